@@ -1,0 +1,1 @@
+"""Shared plumbing used by every domain package: settings, databases, migrations, canonical JSON."""

@@ -1,0 +1,41 @@
+"""One settings object for every kruispunt process, read from ``KRUISPUNT_*`` environment variables.
+
+Why one object: every service (hub, sources) starts from the same place, so a deployment is configured
+the same way everywhere and a bad value fails at start-up, not at the first message.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KRUISPUNT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Folder with the SQLite files of every service.")
+    db_url: str | None = Field(
+        default=None,
+        description=(
+            "Base database URL. Unset: one SQLite file per service in data_dir. A PostgreSQL URL: one database "
+            "per service on that server, named <database>_<service>."
+        ),
+    )
+    deliberations_dir: Path = Field(
+        default=REPO_ROOT / "deliberations",
+        description="Folder of deliberation YAML files loaded and checked at start-up.",
+    )
+    provider_timeout_s: float = Field(default=5.0, gt=0, description="How long the hub waits for a source.")
+    max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body any service accepts.")
+    audit_flush_ms: float = Field(default=2.0, ge=0, description="Group-commit window of the audit writer.")
+    audit_batch_max: int = Field(default=512, gt=0, description="Largest group commit of the audit writer.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -29,9 +29,7 @@ def alembic_config(component: str) -> Config:
     cfg = Config()
     location = resources.files(COMPONENTS[component]) / "migrations"
     cfg.set_main_option("script_location", str(location))
-    cfg.set_main_option(
-        "file_template", "%%(year)d-%%(month).2d-%%(day).2d_%%(rev)s_%%(slug)s"
-    )
+    cfg.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d_%%(rev)s_%%(slug)s")
     return cfg
 
 

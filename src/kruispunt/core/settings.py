@@ -22,16 +22,22 @@ class Settings(BaseSettings):
     db_url: str | None = Field(
         default=None,
         description=(
-            "Base database URL. Unset: one SQLite file per service in data_dir. A PostgreSQL URL: one database "
-            "per service on that server, named <database>_<service>."
+            "Base database URL. Unset: one SQLite file per service in data_dir. A PostgreSQL URL: one "
+            "database per service on that server, named <database>_<service>."
         ),
     )
     deliberations_dir: Path = Field(
         default=REPO_ROOT / "deliberations",
         description="Folder of deliberation YAML files loaded and checked at start-up.",
     )
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description='Where each source service answers, e.g. {"national_register": "http://127.0.0.1:8001"}.',
+    )
     provider_timeout_s: float = Field(default=5.0, gt=0, description="How long the hub waits for a source.")
-    max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body any service accepts.")
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest request body any service accepts."
+    )
     audit_flush_ms: float = Field(default=2.0, ge=0, description="Group-commit window of the audit writer.")
     audit_batch_max: int = Field(default=512, gt=0, description="Largest group commit of the audit writer.")
 

@@ -37,12 +37,13 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
 class BodyLimitMiddleware:
     """Refuse bodies larger than ``max_bytes`` with 413 before the application reads them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
@@ -81,6 +82,25 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class BodyTooLarge(Exception):
+    """Raised by :func:`read_body_limited` when a body passes the limit."""
+
+
+async def read_body_limited(request: Request, max_bytes: int) -> bytes:
+    """Read a request body, stopping as soon as it passes ``max_bytes`` (no unbounded buffering)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """JSON errors for every failure: 4xx for input, a plain 500 (no trace) for our own bugs."""
 
@@ -90,20 +110,26 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
             for e in exc.errors()
         ]
-        return JSONResponse(error_body("INVALID_REQUEST", "the request does not match the schema", errors=errors),
-                            status_code=422)
+        return JSONResponse(
+            error_body("INVALID_REQUEST", "the request does not match the schema", errors=errors),
+            status_code=422,
+        )
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc.detail, dict) and "error" in exc.detail:
             return JSONResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
-        return JSONResponse(error_body(f"HTTP_{exc.status_code}", str(exc.detail)), status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(f"HTTP_{exc.status_code}", str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)
-        return JSONResponse(error_body("INTERNAL", "unexpected internal error; it has been logged"),
-                            status_code=500)
+        return JSONResponse(
+            error_body("INTERNAL", "unexpected internal error; it has been logged"), status_code=500
+        )
 
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -111,12 +137,28 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def create_service_app(
-    *, title: str, description: str, max_body_bytes: int, health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    *,
+    title: str,
+    description: str,
+    max_body_bytes: int,
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    lifespan: Any = None,
+    body_limit_exempt: tuple[str, ...] = (),
 ) -> FastAPI:
-    """A FastAPI app with ``GET /health``, JSON errors and the body limit installed."""
-    app = FastAPI(title=title, description=description, version="0.1.0", default_response_class=JSONResponse)
+    """A FastAPI app with ``GET /health``, JSON errors and the body limit installed.
+
+    ``body_limit_exempt`` lists path prefixes that enforce the limit themselves (the hub answers an
+    oversized consultation in CBSS style and logs it).
+    """
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, exempt_prefixes=body_limit_exempt)
 
     @app.get("/health", tags=["operations"], summary="Liveness and readiness of this service")
     async def health_route() -> dict[str, Any]:

@@ -1,0 +1,5 @@
+"""``python -m kruispunt`` runs the same command as ``kruispunt``."""
+
+from kruispunt.cli import main
+
+main()

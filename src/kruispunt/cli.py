@@ -1,0 +1,139 @@
+"""The ``kruispunt`` command: start the network, run one service, check identifiers, verify the log, bench.
+
+Each domain package keeps its own sub-commands in its ``cli.py``; this module only mounts them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kruispunt.audit.cli import app as audit_app
+from kruispunt.ids.cli import app as id_app
+from kruispunt.network.cli import app as network_app
+
+app = typer.Typer(
+    name="kruispunt",
+    help="kruispunt — an open-source crossroads bank for social security.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(id_app, name="id", help="Check identifiers (INSZ, KBO, RSZ, Dimona period).")
+app.add_typer(audit_app, name="audit", help="The tamper-evident log.")
+app.add_typer(network_app, name="network", help="Registry, deliberations and reference directory.")
+
+bench_app = typer.Typer(help="Benchmarks (code in bench/ at the repository root).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+SERVICES = ("hub", "national_register", "bis_register")
+
+
+def _apply_common(data_dir: Path | None, db: str | None) -> None:
+    """Pass --data-dir/--db to this process and every child through the environment."""
+    if data_dir is not None:
+        os.environ["KRUISPUNT_DATA_DIR"] = str(data_dir.resolve())
+    if db is not None:
+        os.environ["KRUISPUNT_DB_URL"] = db
+    from kruispunt.core.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Folder for the SQLite files (default ./data).")
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Base database URL, e.g. postgresql://127.0.0.1/kruispunt (default: SQLite files)."
+    ),
+]
+
+
+@app.command()
+def up(
+    persons: Annotated[
+        int, typer.Option("--persons", min=100, help="Size of the synthetic population.")
+    ] = 5_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic nation.")] = 20261128,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port of the hub; the sources take the next ones.")
+    ] = 8000,
+) -> None:
+    """Start the whole network: seed it, start every service, print `NAME URL` lines, then `ready`."""
+    _apply_common(data_dir, db)
+    from kruispunt.up import run_network
+
+    raise typer.Exit(run_network(persons=persons, seed=seed, host=host, port=port))
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Run one service in the foreground (what `up` starts, one process each)."""
+    if service not in SERVICES:
+        typer.echo(f"unknown service {service!r}; choose one of: {', '.join(SERVICES)}", err=True)
+        raise typer.Exit(2)
+    _apply_common(data_dir, db)
+    from kruispunt.up import serve_service
+
+    serve_service(service, host=host, port=port)
+
+
+def _bench_module(name: str) -> object:
+    from kruispunt.core.settings import REPO_ROOT
+
+    bench_dir = REPO_ROOT / "bench"
+    if not bench_dir.is_dir():
+        typer.echo(f"benchmarks live in {bench_dir}, which is missing (run from a source checkout)", err=True)
+        raise typer.Exit(2)
+    sys.path.insert(0, str(bench_dir))
+    import importlib
+
+    return importlib.import_module(name)
+
+
+@bench_app.command("hub")
+def bench_hub(
+    seconds: Annotated[
+        float, typer.Option("--seconds", min=1.0, help="Duration of each measured phase.")
+    ] = 10.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=1024)] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
+) -> None:
+    """Hub pipeline vs a bare pass-through proxy to the same provider stub, same load, same run."""
+    module = _bench_module("bench_hub")
+    result = module.run(seconds=seconds, concurrency=concurrency)  # type: ignore[attr-defined]
+    module.report(result, as_json=as_json)  # type: ignore[attr-defined]
+
+
+@bench_app.command("directory")
+def bench_directory(
+    persons: Annotated[int, typer.Option("--persons", min=1000)] = 200_000,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
+) -> None:
+    """Bulk-load N people with ~5 directory lines each, then measure lookup latency."""
+    module = _bench_module("bench_directory")
+    result = module.run(persons=persons, db=db)  # type: ignore[attr-defined]
+    module.report(result, as_json=as_json)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

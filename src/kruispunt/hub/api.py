@@ -1,0 +1,143 @@
+"""The hub's HTTP service: the consultation channels, the reference directory, the log, the registry.
+
+Routes stay thin: each hands the request to :mod:`kruispunt.hub.rest` or :mod:`kruispunt.hub.soap_endpoint`,
+which call the one pipeline in :mod:`kruispunt.hub.service`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from sqlalchemy import Engine
+from starlette.responses import Response
+
+from kruispunt.audit.api import make_router as make_audit_router
+from kruispunt.core.settings import Settings, get_settings
+from kruispunt.core.web import create_service_app
+from kruispunt.hub import rest, soap_endpoint
+from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
+from kruispunt.hub.service import Hub, running_hub
+from kruispunt.network.api import make_router as make_network_router
+from kruispunt.network.schemas import ProofRequest, ProofResult
+
+DESCRIPTION = """\
+The kruispunt hub routes consultations between the institutions of the social-security network.
+
+Every message goes through one pipeline: validate → identify the caller → authorise (deliberation and
+integration of the person in the reference directory) → route to the sources that know the person →
+filter the reply to the fields the deliberation allows → log (hash-chained) → answer with a CBSS ticket.
+Two channels share it: REST/JSON (`POST /hub/messages`, CBSS new-style header) and the classic CBSS SOAP
+connector (`POST /soap/WebServiceConnector`, `sendXML` with an `SSDNRequest`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    state: dict[str, Any] = {}
+
+    def hub() -> Hub:
+        value = state.get("hub")
+        if value is None:
+            raise RuntimeError("hub not started")
+        assert isinstance(value, Hub)
+        return value
+
+    async def verify_proof(proof: ProofRequest) -> ProofResult:
+        return await hub().verify_proof(proof)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with running_hub(settings) as running:
+            state["hub"] = running
+            yield
+            state.pop("hub", None)
+
+    async def health() -> dict[str, Any]:
+        running = state.get("hub")
+        return {"counters": dict(running.counters) if running else {}}
+
+    app = create_service_app(
+        title="kruispunt hub",
+        description=DESCRIPTION,
+        max_body_bytes=settings.max_body_bytes,
+        health=health,
+        lifespan=lifespan,
+        body_limit_exempt=("/hub/", "/soap/"),
+    )
+
+    @app.post(
+        "/hub/messages",
+        tags=["consultation"],
+        summary="Send a consultation (CBSS new-style header in JSON)",
+        response_model=ConsultationReply,
+        responses={
+            400: {
+                "model": ConsultationReply,
+                "description": "malformed request, schema violation, invalid INSZ",
+            },
+            403: {
+                "model": ConsultationReply,
+                "description": "unknown caller, no deliberation, not integrated",
+            },
+            404: {"model": ConsultationReply, "description": "unknown message type or version"},
+            413: {"model": ConsultationReply, "description": "body too large"},
+            502: {"model": ConsultationReply, "description": "the source failed"},
+            503: {"model": ConsultationReply, "description": "the exchange could not be logged"},
+            504: {"model": ConsultationReply, "description": "the source did not answer in time"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ConsultationRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def post_message(request: Request) -> Response:
+        return await rest.handle_consultation(request, hub(), settings.max_body_bytes)
+
+    @app.post(
+        "/soap/WebServiceConnector",
+        tags=["consultation"],
+        summary="CBSS classic SSDN connector: SOAP sendXML carrying an SSDNRequest",
+        response_class=Response,
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"text/xml": {"schema": {"type": "string"}}}}
+        },
+    )
+    async def post_soap(request: Request) -> Response:
+        return await soap_endpoint.handle_soap(request, hub(), settings.max_body_bytes)
+
+    @app.get(
+        "/soap/WebServiceConnector",
+        tags=["consultation"],
+        summary="The connector's WSDL (?wsdl)",
+        response_class=Response,
+    )
+    async def get_wsdl(request: Request) -> Response:
+        return soap_endpoint.wsdl_response(str(request.url.replace(query="")))
+
+    app.include_router(
+        make_network_router(
+            engine=lambda: hub().directory_engine,
+            registry_provider=lambda: hub().registry,
+            verify_proof=verify_proof,
+            catalogue_provider=lambda: hub().catalogue,
+            deliberations_provider=lambda: hub().deliberations,
+        )
+    )
+    app.include_router(
+        make_audit_router(
+            lambda: _require(hub().audit_engine),
+            institution_name=lambda kbo: i.name if (i := hub().registry.institution(kbo)) else None,
+        )
+    )
+    return app
+
+
+def _require(value: Engine | None) -> Engine:
+    if value is None:
+        raise RuntimeError("not started")
+    return value

@@ -1,0 +1,157 @@
+"""The REST/JSON channel: parse a consultation, run the pipeline, render the CBSS-style JSON answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kruispunt.core.web import BodyTooLarge, read_body_limited
+from kruispunt.hub import errors
+from kruispunt.hub.errors import Refusal
+from kruispunt.hub.schemas import ConsultationRequest
+from kruispunt.hub.service import Consultation, Hub, Outcome
+
+_ADAPTER: TypeAdapter[ConsultationRequest] = TypeAdapter(ConsultationRequest)
+
+
+def _to_consultation(req: ConsultationRequest) -> Consultation:
+    info = req.informationCustomer
+    ident = info.customerIdentification
+    return Consultation(
+        channel="rest",
+        customer_ticket=info.ticket,
+        cbe_number=ident.cbeNumber,
+        sector=ident.sector,
+        institution_type=ident.institution,
+        user_id=info.userId,
+        legal_context=req.legalContext,
+        message_type=req.messageType.name,
+        version=req.messageType.version,
+        ssin=req.ssin,
+        body=req.request,
+    )
+
+
+def _best_effort(raw: bytes) -> Consultation:
+    """What can still be read from an invalid request, so that the refusal is logged with it."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return Consultation(channel="rest")
+    if not isinstance(doc, dict):
+        return Consultation(channel="rest")
+
+    def text(value: Any, limit: int = 64) -> str | None:
+        return value[:limit] if isinstance(value, str) else None
+
+    def number(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 999 else None
+
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    info = mapping(doc.get("informationCustomer"))
+    ident = mapping(info.get("customerIdentification"))
+    mt = mapping(doc.get("messageType"))
+    return Consultation(
+        channel="rest",
+        customer_ticket=text(info.get("ticket"), 36),
+        cbe_number=text(ident.get("cbeNumber"), 10),
+        sector=number(ident.get("sector")),
+        institution_type=number(ident.get("institution")),
+        user_id=text(info.get("userId")),
+        legal_context=text(doc.get("legalContext")),
+        message_type=text(mt.get("name")),
+        version=text(mt.get("version"), 16),
+        ssin=None,
+    )
+
+
+def _validation_diagnostic(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "(body)"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def render(c: Consultation, outcome: Outcome, echo: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON answer: request header echoed, CBSS block, then status + data, or the fault."""
+    answer: dict[str, Any] = {
+        "informationCustomer": echo,
+        "informationCBSS": {
+            "ticketCBSS": outcome.ticket,
+            "timestampReceive": outcome.received.isoformat(),
+            "timestampReply": (outcome.replied or outcome.received).isoformat(),
+        },
+        "legalContext": c.legal_context,
+        "messageType": {"name": c.message_type, "version": c.version} if c.message_type else None,
+        "ssin": c.ssin,
+    }
+    if outcome.refusal is not None:
+        answer["fault"] = [
+            {
+                "severity": "FATAL",
+                "reasonCode": outcome.refusal.code,
+                "reason": outcome.refusal.name,
+                "diagnostic": outcome.diagnostic or outcome.refusal.text,
+                "authorCode": "KRUISPUNT-HUB",
+            }
+        ]
+        return answer
+    status = outcome.status or "NO_RESULT"
+    answer["status"] = {
+        "value": status,
+        "code": "MSG00000",
+        "description": "data found" if status == "DATA_FOUND" else "no data found for this person",
+    }
+    answer["deliberation"] = outcome.deliberation
+    answer["data"] = outcome.data
+    if outcome.filtered:
+        answer["dataFilters"] = {"filteredElement": outcome.filtered}
+    if outcome.warnings:
+        answer["warnings"] = [
+            {
+                "severity": "WARNING",
+                "reasonCode": r.code,
+                "reason": r.name,
+                "diagnostic": d,
+                "authorCode": "KRUISPUNT-HUB",
+            }
+            for r, d in outcome.warnings
+        ]
+    return answer
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -> Response:
+    """``POST /hub/messages``: every outcome, including bad input, is a CBSS-style JSON answer."""
+    received = datetime.now(UTC)
+    try:
+        raw = await read_body_limited(request, max_body_bytes)
+    except BodyTooLarge:
+        refusal = Refusal(errors.BODY_TOO_LARGE, f"request body larger than {max_body_bytes} bytes")
+        c = Consultation(channel="rest")
+        outcome = await hub.refuse(c, refusal, received=received)
+        return _json(render(c, outcome, None), outcome.http_status)
+    try:
+        parsed = _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        reason = errors.MALFORMED_REQUEST if malformed else errors.SCHEMA_VIOLATION
+        diagnostic = "the body is not valid JSON" if malformed else _validation_diagnostic(exc)
+        c = _best_effort(raw)
+        outcome = await hub.refuse(c, Refusal(reason, diagnostic), received=received)
+        return _json(render(c, outcome, None), outcome.http_status)
+    c = _to_consultation(parsed)
+    outcome = await hub.consult(c, received=received)
+    echo = parsed.informationCustomer.model_dump(mode="json", exclude_none=True)
+    return _json(render(c, outcome, echo), outcome.http_status)

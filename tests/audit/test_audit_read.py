@@ -1,0 +1,242 @@
+"""The citizen's view ("who consulted my data"), one entry by ticket, and their HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from audit_helpers import OTHER_PERSON, PERSON, REQUESTER, SOURCE, make_record
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from kruispunt.audit.api import make_router, months_before
+from kruispunt.audit.schemas import AuditRecord
+from kruispunt.audit.service import AuditWriter, consultations, entry_by_ticket
+from kruispunt.core.web import create_service_app
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+NAMES = {REQUESTER: "Kruispuntbank", SOURCE: "Rijksregister"}
+
+
+@pytest.fixture
+def logged(writer: AuditWriter) -> dict[str, AuditRecord]:
+    """A small log about PERSON and OTHER_PERSON, by name."""
+    records = {
+        "found": make_record(time=T0 - timedelta(days=1)),
+        "not_found": make_record(
+            time=T0 - timedelta(days=2), outcome="NO_DATA_FOUND", message_type="address_history"
+        ),
+        "refused": make_record(
+            time=T0 - timedelta(days=3), outcome="REFUSED", destinations=(), reason_code="X"
+        ),
+        "refused_with_dest": make_record(time=T0 - timedelta(days=3, hours=1), outcome="REFUSED"),
+        "source_error": make_record(
+            time=T0 - timedelta(days=4), outcome="ERROR", reason_code="PROVIDER_TIMEOUT"
+        ),
+        "hub_error": make_record(time=T0 - timedelta(days=5), outcome="ERROR", destinations=()),
+        "old": make_record(time=T0 - timedelta(days=400)),
+        "other_person": make_record(time=T0 - timedelta(days=1), person=OTHER_PERSON),
+        "search": make_record(time=T0 - timedelta(days=1), person=None),
+        "two_sources": make_record(
+            time=T0 - timedelta(hours=1),
+            destinations=(SOURCE, "0428759497"),
+            requester=None,
+            requester_sector=None,
+        ),
+    }
+    for record in records.values():
+        writer.append_sync(record)
+    return records
+
+
+def _tickets(found: list[Any]) -> list[str]:
+    return [c.ticket for c in found]
+
+
+def test_consultations_filters_person_period_and_refusals(
+    logged: dict[str, AuditRecord], audit_engine: Engine
+) -> None:
+    with audit_engine.connect() as conn:
+        found = consultations(conn, insz=PERSON, since=T0 - timedelta(days=30))
+    expected = ["two_sources", "found", "not_found", "source_error"]  # newest first
+    assert _tickets(found) == [logged[name].ticket for name in expected]
+
+
+def test_consultations_until_is_exclusive_and_since_inclusive(
+    logged: dict[str, AuditRecord], audit_engine: Engine
+) -> None:
+    with audit_engine.connect() as conn:
+        found = consultations(conn, insz=PERSON, since=T0 - timedelta(days=2), until=T0 - timedelta(days=1))
+    assert _tickets(found) == [logged["not_found"].ticket]
+
+
+def test_consultations_since_in_another_timezone(
+    logged: dict[str, AuditRecord], audit_engine: Engine
+) -> None:
+    since = (T0 - timedelta(days=1, microseconds=-1)).astimezone(timezone(timedelta(hours=2)))
+    with audit_engine.connect() as conn:
+        found = consultations(conn, insz=PERSON, since=since)
+    assert _tickets(found) == [logged["two_sources"].ticket]
+
+
+def test_consultations_rejects_naive_times(audit_engine: Engine) -> None:
+    with audit_engine.connect() as conn, pytest.raises(ValueError, match="timezone-aware"):
+        consultations(conn, insz=PERSON, since=datetime(2025, 1, 1))
+
+
+def test_consultation_fields(logged: dict[str, AuditRecord], audit_engine: Engine) -> None:
+    with audit_engine.connect() as conn:
+        found = consultations(conn, insz=PERSON, since=T0 - timedelta(days=30), institution_name=NAMES.get)
+    first, second = found[0], found[1]
+    assert first.requester is None
+    assert [(d.kbo, d.name) for d in first.destinations] == [(SOURCE, "Rijksregister"), ("0428759497", None)]
+    assert second.model_dump() == {
+        "ticket": logged["found"].ticket,
+        "time": T0 - timedelta(days=1),
+        "message_type": "identify_person",
+        "version": "1",
+        "requester": {"kbo": REQUESTER, "name": "Kruispuntbank", "sector": 17, "institution_type": 1},
+        "user": "app-42",
+        "destinations": [{"kbo": SOURCE, "name": "Rijksregister", "sector": None, "institution_type": None}],
+        "capacity": 101,
+        "deliberation": "24/123",
+        "legal_context": "PCSA:SOCIAL_INQUIRY",
+        "outcome": "DATA_FOUND",
+    }
+
+
+def test_entry_by_ticket(logged: dict[str, AuditRecord], audit_engine: Engine) -> None:
+    with audit_engine.connect() as conn:
+        entry = entry_by_ticket(conn, logged["refused"].ticket)
+        assert entry_by_ticket(conn, "00000000-0000-4000-8000-000000000000") is None
+    assert entry is not None
+    assert (entry.seq, entry.outcome, entry.reason_code, entry.destinations) == (3, "REFUSED", "X", [])
+
+
+def test_months_before_clamps_the_day() -> None:
+    assert months_before(datetime(2025, 3, 31, 8, tzinfo=UTC), 1) == datetime(2025, 2, 28, 8, tzinfo=UTC)
+    assert months_before(datetime(2024, 3, 31, tzinfo=UTC), 1) == datetime(2024, 2, 29, tzinfo=UTC)
+    assert months_before(datetime(2025, 1, 15, tzinfo=UTC), 12) == datetime(2024, 1, 15, tzinfo=UTC)
+    assert months_before(datetime(2025, 1, 15, tzinfo=UTC), 120) == datetime(2015, 1, 15, tzinfo=UTC)
+
+
+# -- HTTP ----------------------------------------------------------------------------------------------------
+
+
+class Client:
+    """A synchronous façade over ``httpx.AsyncClient`` with the ASGI transport (no server, no sockets)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://audit.test") as http:
+                return await http.get(path, params=params)
+
+        return asyncio.run(call())
+
+
+@pytest.fixture
+def client(audit_engine: Engine) -> Client:
+    app = create_service_app(title="audit-test", description="audit routes", max_body_bytes=1024)
+    app.include_router(make_router(lambda: audit_engine, institution_name=NAMES.get))
+    return Client(app)
+
+
+@pytest.fixture
+def recent(writer: AuditWriter) -> dict[str, AuditRecord]:
+    """Entries relative to now (the route counts months back from now)."""
+    now = datetime.now(UTC)
+    records = {
+        "last_week": make_record(time=now - timedelta(days=7)),
+        "last_year": make_record(time=now - timedelta(days=500)),
+        "refused": make_record(time=now - timedelta(days=3), outcome="REFUSED", destinations=()),
+    }
+    for record in records.values():
+        writer.append_sync(record)
+    return records
+
+
+def test_api_consultations(client: Client, recent: dict[str, AuditRecord]) -> None:
+    answer = client.get(f"/audit/persons/{PERSON}/consultations")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["insz"] == PERSON
+    assert body["until"] is None
+    assert [c["ticket"] for c in body["consultations"]] == [recent["last_week"].ticket]
+    line = body["consultations"][0]
+    assert line["requester"]["name"] == "Kruispuntbank"
+    assert line["destinations"] == [
+        {"kbo": SOURCE, "name": "Rijksregister", "sector": None, "institution_type": None}
+    ]
+    assert line["deliberation"] == "24/123"
+    longer = client.get(f"/audit/persons/{PERSON}/consultations", params={"months": 24}).json()
+    assert [c["ticket"] for c in longer["consultations"]] == [
+        recent["last_week"].ticket,
+        recent["last_year"].ticket,
+    ]
+
+
+def test_api_consultations_accepts_formatted_insz(client: Client, recent: dict[str, AuditRecord]) -> None:
+    answer = client.get("/audit/persons/85.07.30-033.28/consultations")
+    assert answer.status_code == 200
+    assert answer.json()["insz"] == PERSON
+
+
+def test_api_consultations_of_nobody_is_empty(client: Client, recent: dict[str, AuditRecord]) -> None:
+    answer = client.get(f"/audit/persons/{OTHER_PERSON}/consultations")
+    assert answer.status_code == 200
+    assert answer.json()["consultations"] == []
+
+
+@pytest.mark.parametrize("insz", ["12345678901", "8507300332", "85133000105", "abc"])
+def test_api_invalid_insz_is_400_with_reason(client: Client, insz: str) -> None:
+    answer = client.get(f"/audit/persons/{insz}/consultations")
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "INVALID_INSZ"
+    assert "not a valid INSZ" in error["message"]
+    assert error["details"] == {"insz": insz}
+
+
+@pytest.mark.parametrize("months", ["0", "121", "-1", "twelve"])
+def test_api_months_out_of_range_is_422(client: Client, months: str) -> None:
+    answer = client.get(f"/audit/persons/{PERSON}/consultations", params={"months": months})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_api_entry(client: Client, recent: dict[str, AuditRecord]) -> None:
+    ticket = recent["refused"].ticket
+    answer = client.get(f"/audit/entries/{ticket.upper()}")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["ticket"] == ticket
+    assert body["seq"] == 3
+    assert body["outcome"] == "REFUSED"
+    assert len(body["entry_hash"]) == 64
+
+
+def test_api_entry_unknown_and_invalid(client: Client, recent: dict[str, AuditRecord]) -> None:
+    missing = client.get("/audit/entries/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "NOT_FOUND"
+    bad = client.get("/audit/entries/not-a-ticket")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "INVALID_TICKET"
+
+
+def test_router_with_engine_in_a_bare_app(audit_engine: Engine, recent: dict[str, AuditRecord]) -> None:
+    """Errors are JSON error bodies even without the kruispunt error handlers installed."""
+    app = FastAPI()
+    app.include_router(make_router(audit_engine))
+    bare = Client(app)
+    assert bare.get("/audit/persons/12345678901/consultations").json()["error"]["code"] == "INVALID_INSZ"
+    body = bare.get(f"/audit/persons/{PERSON}/consultations").json()
+    assert body["consultations"][0]["requester"]["name"] is None
+    assert "/audit/entries/{ticket}" in bare.get("/openapi.json").json()["paths"]

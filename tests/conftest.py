@@ -17,7 +17,9 @@ from sqlalchemy import create_engine, text
 
 from kruispunt.core.db import component_url, drop_database
 
-POSTGRES_URL = os.environ.get("KRUISPUNT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "KRUISPUNT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 _pg_state: dict[str, str | None] = {}
 
 

@@ -78,13 +78,15 @@ SEX_BY_GENDER: Final[Mapping[int, str]] = {1: "M", 2: "F"}
 _GENDER_BY_SEX: Final[Mapping[str, int]] = {"M": 1, "MALE": 1, "1": 1, "F": 2, "FEMALE": 2, "2": 2}
 #: Internal household ``relationship`` labels → National Register relationship codes (``RelationShip``
 #: 0..99, "relative to the head of the family"). Numeric codes pass through unchanged; only these labels
-#: are translated ([INFERRED] 01 reference person, 02 spouse, 03 child — other labels are refused rather
-#: than guessed).
+#: are translated ([INFERRED] 01 reference person, 02 spouse, 03 child, 12 cohabiting partner, 99 other
+#: household member — the labels the synthetic nation uses; any other label is refused rather than guessed).
 RELATIONSHIP_CODES: Final[Mapping[str, int]] = {
     "head": 1,
     "reference_person": 1,
     "spouse": 2,
     "child": 3,
+    "partner": 12,
+    "other": 99,
 }
 
 DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024

@@ -1,0 +1,208 @@
+"""``kruispunt bench hub``: the full hub pipeline against a bare pass-through proxy, same load, same run.
+
+Processes (all on 127.0.0.1): a provider stub; (a) a bare proxy that forwards each body to the stub;
+(b) a real hub (`kruispunt serve hub`, SQLite in a temporary folder) whose National Register endpoint is
+the same stub, with a directory in which the calling OCMW has integrated every benchmark person; and a
+load generator process. Each phase runs the same closed-loop load for ``seconds``. Afterwards the hub's
+log is verified and must hold one entry per answered request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+PERSONS = 5_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become healthy in {timeout}s")
+
+
+def _prepare_hub(data_dir: Path) -> tuple[str, list[str]]:
+    """Migrate the hub DB, seed the registry, integrate the benchmark persons for one OCMW."""
+    from kruispunt.core.db import component_url, make_engine
+    from kruispunt.core.migrate import upgrade
+    from kruispunt.ids import make_insz
+    from kruispunt.network import directory
+    from kruispunt.network.registry import Registry
+
+    url = component_url(None, data_dir, "hub")
+    upgrade(url, "hub")
+    registry = Registry.load_default()
+    requester = next(i for i in registry.institutions() if i.sector == 17 and i.institution_type == 1)
+    start = date(1940, 1, 1)
+    inszs = []
+    for k in range(PERSONS):
+        born = date.fromordinal(start.toordinal() + (k * 7919) % 25_000)
+        inszs.append(make_insz(born, 1 + 2 * (k % 400)))
+    inszs = sorted(set(inszs))
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        directory.seed_registry(conn, registry)
+    rows = [
+        (
+            insz,
+            requester.kbo,
+            requester.sector,
+            requester.institution_type,
+            2,
+            None,
+            date(2020, 1, 1),
+            None,
+            "SECONDARY",
+        )
+        for insz in inszs
+    ]
+    directory.bulk_load(engine, rows)
+    engine.dispose()
+    return requester.kbo, inszs
+
+
+def _bodies(path: Path, requester_kbo: str, inszs: list[str]) -> None:
+    now = datetime.now(UTC).isoformat()
+    with path.open("wb") as fh:
+        for k, insz in enumerate(inszs):
+            body = {
+                "informationCustomer": {
+                    "ticket": f"bench-{k}",
+                    "timestampSent": now,
+                    "customerIdentification": {"cbeNumber": requester_kbo},
+                    "userId": "bench-client",
+                },
+                "legalContext": "PCSA:SOCIAL_INQUIRY",
+                "messageType": {"name": "identify_person", "version": "1"},
+                "ssin": insz,
+                "request": {"insz": insz},
+            }
+            fh.write(json.dumps(body).encode() + b"\n")
+
+
+def _load(url: str, bodies: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "loadgen.py"), url, str(bodies), str(seconds), str(concurrency)],
+        check=True,
+        capture_output=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def run(*, seconds: float, concurrency: int) -> dict[str, Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="kruispunt-bench-") as tmp:
+        data_dir = Path(tmp)
+        try:
+            requester_kbo, inszs = _prepare_hub(data_dir)
+            bodies = data_dir / "bodies.jsonl"
+            _bodies(bodies, requester_kbo, inszs)
+            stub_port, proxy_port, hub_port = _free_port(), _free_port(), _free_port()
+            stub_url = f"http://127.0.0.1:{stub_port}"
+            stub = subprocess.Popen([sys.executable, str(HERE / "bench_stub.py"), "stub", str(stub_port)])
+            procs.append(stub)
+            proxy = subprocess.Popen(
+                [sys.executable, str(HERE / "bench_stub.py"), "proxy", str(proxy_port), stub_url]
+            )
+            procs.append(proxy)
+            env = {
+                **os.environ,
+                "KRUISPUNT_DATA_DIR": str(data_dir),
+                "KRUISPUNT_ENDPOINTS": json.dumps({"national_register": stub_url, "bis_register": stub_url}),
+            }
+            env.pop("KRUISPUNT_DB_URL", None)
+            hub = subprocess.Popen(
+                [sys.executable, "-m", "kruispunt", "serve", "hub", "--port", str(hub_port)], env=env
+            )
+            procs.append(hub)
+            _wait_health(stub_url, stub)
+            _wait_health(f"http://127.0.0.1:{proxy_port}", proxy)
+            _wait_health(f"http://127.0.0.1:{hub_port}", hub)
+            warm = min(2.0, seconds / 4)
+            _load(f"http://127.0.0.1:{proxy_port}/hub/messages", bodies, warm, concurrency)
+            _load(f"http://127.0.0.1:{hub_port}/hub/messages", bodies, warm, concurrency)
+            baseline = _load(f"http://127.0.0.1:{proxy_port}/hub/messages", bodies, seconds, concurrency)
+            measured = _load(f"http://127.0.0.1:{hub_port}/hub/messages", bodies, seconds, concurrency)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        log_check = _verify_log(data_dir)
+    return {
+        "msgs_per_s": round(measured["msgs_per_s"], 1),
+        "p50_ms": round(measured["p50_ms"], 2),
+        "p99_ms": round(measured["p99_ms"], 2),
+        "baseline_msgs_per_s": round(baseline["msgs_per_s"], 1),
+        "baseline_p50_ms": round(baseline["p50_ms"], 2),
+        "baseline_p99_ms": round(baseline["p99_ms"], 2),
+        "ratio": round(measured["msgs_per_s"] / baseline["msgs_per_s"], 3) if baseline["msgs_per_s"] else 0.0,
+        "hub_statuses": measured["statuses"],
+        "baseline_statuses": baseline["statuses"],
+        "errors": measured["errors"] + baseline["errors"],
+        "log_entries": log_check["checked"],
+        "log_intact": log_check["ok"],
+        "seconds": seconds,
+        "concurrency": concurrency,
+        "machine": _machine(),
+    }
+
+
+def _verify_log(data_dir: Path) -> dict[str, Any]:
+    from kruispunt.audit.service import verify
+    from kruispunt.core.db import component_url, make_engine
+
+    engine = make_engine(component_url(None, data_dir, "audit"))
+    try:
+        report = verify(engine)
+    finally:
+        engine.dispose()
+    return {"ok": report.ok, "checked": report.checked}
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def report(result: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, separators=(",", ":")))
+        return
+    print(
+        f"hub {result['msgs_per_s']} msg/s (p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms); "
+        f"baseline {result['baseline_msgs_per_s']} msg/s; ratio {result['ratio']}; "
+        f"log {result['log_entries']} entries, intact={result['log_intact']}"
+    )

@@ -1,0 +1,76 @@
+"""A closed-loop load generator: N concurrent clients post for S seconds; counts and latencies.
+
+Run as its own process so that it does not share an event loop with what it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+
+async def _run(url: str, bodies: list[bytes], seconds: float, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < deadline:
+                body = bodies[i % len(bodies)]
+                i += concurrency
+                start = time.perf_counter()
+                try:
+                    async with session.post(
+                        url, data=body, headers={"content-type": "application/json"}
+                    ) as r:
+                        await r.read()
+                        statuses[r.status] = statuses.get(r.status, 0) + 1
+                except aiohttp.ClientError:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - start)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {
+        "requests": len(latencies),
+        "elapsed_s": elapsed,
+        "msgs_per_s": len(latencies) / elapsed if elapsed else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    url, bodies_file, seconds, concurrency = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    with open(bodies_file, "rb") as fh:
+        bodies = [line.rstrip(b"\n") for line in fh if line.strip()]
+    try:
+        import uvloop
+
+        result = uvloop.run(_run(url, bodies, seconds, concurrency))
+    except ImportError:
+        result = asyncio.run(_run(url, bodies, seconds, concurrency))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""HTTP service of the KSZ bis register.
+
+``POST /consult/identify_person`` (bis numbers), ``POST /persons`` (issue a bis number: 201),
+``POST /persons/verify``, ``GET /health``. Run with ``uvicorn --factory`` over :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from fastapi import FastAPI, HTTPException
+
+from kruispunt.sources.bis_register import service
+from kruispunt.sources.bis_register.schemas import IssueBisReply, IssueBisRequest
+from kruispunt.sources.common import (
+    ConsultReply,
+    ConsultRequest,
+    IdentifyPersonData,
+    IdentifyPersonRequest,
+    error_detail,
+)
+from kruispunt.sources.web import (
+    add_unknown_message_type_route,
+    add_verify_route,
+    check_envelope,
+    invalid,
+    open_source_app,
+)
+
+MESSAGE_TYPES = ["identify_person"]
+
+
+def create_app(url: str) -> FastAPI:
+    """The bis register service on the database at ``url`` (migrated at start-up)."""
+    app, engine = open_source_app(
+        url=url,
+        component="bis_register",
+        description="Authentic source: the KSZ bis register of people without a national-register number.",
+        prepare=service.ensure_indexes,
+        meta=service.get_meta,
+    )
+    # SQLite has one writer at a time; serialising issuers in-process avoids "database is locked" retries.
+    # On PostgreSQL concurrent issuers are safe (primary key + retry in the service).
+    issue_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    @app.post(
+        "/consult/identify_person",
+        tags=["consult"],
+        summary="identify_person v1 for bis numbers: by INSZ or by phonetic search",
+    )
+    def identify_person(body: ConsultRequest[IdentifyPersonRequest]) -> ConsultReply[IdentifyPersonData]:
+        check_envelope(body, "identify_person")
+        request = body.request
+        if request.insz is None and request.last_name is None and body.person is None:
+            raise invalid(
+                ("request",), "give request.insz, a phonetic search (last_name, birth_date) or person"
+            )
+        with engine.connect() as conn:
+            found = service.identify_person(conn, request=request, person=body.person)
+        if not found:
+            return ConsultReply[IdentifyPersonData](status="NO_DATA_FOUND")
+        return ConsultReply[IdentifyPersonData](status="DATA_FOUND", data=IdentifyPersonData(persons=found))
+
+    @app.post(
+        "/persons", status_code=201, tags=["persons"], summary="Register a person and issue a bis number"
+    )
+    def issue(body: IssueBisRequest) -> IssueBisReply:
+        def run() -> str:
+            with engine.begin() as conn:
+                return service.issue_bis_number(
+                    conn,
+                    last_name=body.last_name,
+                    first_names=body.first_names,
+                    birth_date=body.birth_date,
+                    sex=body.sex,
+                    nationality=body.nationality,
+                    address=body.address,
+                    civil_state=body.civil_state,
+                )
+
+        try:
+            if issue_lock is None:
+                insz = run()
+            else:
+                with issue_lock:
+                    insz = run()
+        except service.BisNumbersExhausted as exc:
+            raise HTTPException(
+                status_code=409, detail=error_detail("BIS_NUMBERS_EXHAUSTED", str(exc))
+            ) from exc
+        except service.BisNumberContention as exc:
+            raise HTTPException(status_code=503, detail=error_detail("TRY_AGAIN", str(exc))) from exc
+        return IssueBisReply(insz=insz)
+
+    add_verify_route(app, engine, service.verify_proof)
+    add_unknown_message_type_route(app, MESSAGE_TYPES)
+    return app

@@ -1,0 +1,249 @@
+"""Bis register logic: issuing bis numbers, identification, phonetic search, proofs, bulk load.
+
+A bis number is ``YY MM+offset DD NNN CC``: offset 40 when the sex is known (counter odd = male, even =
+female), 20 when it is not (any counter); unknown month/day are ``00``; check digits as for every INSZ
+(with the "2" prefix for births from 2000). :func:`issue_bis_number` takes the next counter above the highest
+one used for that prefix and inserts in a savepoint; when a concurrent issuer took the same number the primary
+key refuses it and we try again. When a prefix runs out of counters, month and day become ``00`` and the
+counter restarts there (the National Register's rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from kruispunt.simulate import PopulationBatch
+from kruispunt.sources import persons
+from kruispunt.sources.bis_register.models import address_table, meta_table, person_table
+from kruispunt.sources.bis_register.schemas import AddressIn
+from kruispunt.sources.common import (
+    IdentifyPersonRequest,
+    PersonDataIn,
+    PersonOut,
+    VerifyReply,
+    normalise_name,
+    parse_incomplete_date,
+    phonetic_key,
+)
+from kruispunt.sources.persons import PersonTables
+
+TABLES = PersonTables(person=person_table, address=address_table, meta=meta_table)
+_MAX_ATTEMPTS = 50
+
+
+class BisNumbersExhausted(RuntimeError):
+    """Every counter of the birth date and of its month-00 fallback is taken."""
+
+
+class BisNumberContention(RuntimeError):
+    """Concurrent issuers kept taking the numbers we tried; the caller may try again."""
+
+
+def bis_number(year: int, month_encoded: int, day_encoded: int, counter: int) -> str:
+    """The 11-digit number for these parts (check digits with the century rule)."""
+    first9 = f"{year % 100:02d}{month_encoded:02d}{day_encoded:02d}{counter:03d}"
+    value = int(first9) + (2_000_000_000 if year >= 2000 else 0)
+    return f"{first9}{97 - value % 97:02d}"
+
+
+def _next_counter(conn: Connection, prefix: str, sex: str | None) -> int | None:
+    c = person_table.c
+    query = select(func.max(c.counter)).where(c.number_prefix == prefix)
+    if sex is not None:
+        query = query.where(c.counter % 2 == (1 if sex == "M" else 0))
+    highest = conn.execute(query).scalar()
+    first, step, last = {"M": (1, 2, 997), "F": (2, 2, 998)}.get(sex or "", (1, 1, 998))
+    counter = first if highest is None else int(highest) + step
+    return counter if counter <= last else None
+
+
+def issue_bis_number(
+    conn: Connection,
+    *,
+    last_name: str,
+    first_names: str,
+    birth_date: str,
+    sex: str | None,
+    nationality: str | None,
+    address: AddressIn,
+    civil_state: int | None = None,
+    issued_at: datetime | None = None,
+) -> str:
+    """Register a person and return their new bis number (month + 40 when ``sex`` is M/F, + 20 when None).
+
+    ``birth_date`` may be incomplete (``YYYY-MM-00``, ``YYYY-00-00``). Safe under concurrent callers: the
+    insert runs in a savepoint and is retried with the next counter when the number was taken meanwhile.
+    """
+    if sex not in ("M", "F", None):
+        raise ValueError("sex must be 'M', 'F' or None")
+    year, month, day = parse_incomplete_date(birth_date)
+    if not 1900 <= year <= 2099:
+        raise ValueError("an INSZ encodes birth years 1900-2099 only")
+    offset = 40 if sex else 20
+    issued_at = issued_at or datetime.now(UTC)
+    valid_from = issued_at.date()  # the address is known from today
+    for _attempt in range(_MAX_ATTEMPTS):
+        parts = None
+        for m, d in ((month, day), (0, 0)):
+            prefix = f"{year % 100:02d}{m + offset:02d}{d:02d}"
+            counter = _next_counter(conn, prefix, sex)
+            if counter is not None:
+                parts = (prefix, m + offset, d, counter)
+                break
+        if parts is None:
+            raise BisNumbersExhausted(f"no free bis counter for birth date {birth_date}")
+        prefix, month_encoded, day_encoded, counter = parts
+        insz = bis_number(year, month_encoded, day_encoded, counter)
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(person_table).values(
+                        insz=insz,
+                        last_name=last_name,
+                        first_names=first_names,
+                        birth_date=birth_date,
+                        birth_year=year,
+                        sex=sex,
+                        nationality=nationality,
+                        civil_state=civil_state,
+                        death_date=None,
+                        last_name_key=phonetic_key(last_name),
+                        last_name_norm=normalise_name(last_name),
+                        sis_card_number=None,
+                        identity_card_number=None,
+                        number_prefix=prefix,
+                        counter=counter,
+                        issued_at=issued_at,
+                    )
+                )
+                conn.execute(
+                    insert(address_table).values(
+                        insz=insz,
+                        street=address.street,
+                        house_number=address.house_number,
+                        postal_code=address.postal_code,
+                        municipality=address.municipality,
+                        nis_code=address.nis_code,
+                        country=address.country,
+                        start_date=valid_from,
+                        end_date=None,
+                    )
+                )
+        except IntegrityError:
+            continue
+        return insz
+    raise BisNumberContention("could not allocate a bis number (too much contention)")
+
+
+def identify_by_insz(conn: Connection, *, insz: str) -> PersonOut | None:
+    """The person with this bis number, with the current address; None if not held."""
+    return persons.identify_by_insz(conn, TABLES, insz=insz)
+
+
+def search(
+    conn: Connection,
+    *,
+    last_name: str,
+    birth_date: str,
+    first_name: str | None = None,
+    sex: str | None = None,
+    tolerance_years: int = 0,
+    maximum: int = 10,
+) -> list[PersonOut]:
+    """Phonetic search; see :func:`kruispunt.sources.persons.search` for matching and ranking."""
+    return persons.search(
+        conn,
+        TABLES,
+        last_name=last_name,
+        birth_date=birth_date,
+        first_name=first_name,
+        sex=sex,
+        tolerance_years=tolerance_years,
+        maximum=maximum,
+    )
+
+
+def identify_person(
+    conn: Connection, *, request: IdentifyPersonRequest, person: str | None
+) -> list[PersonOut]:
+    """``identify_person`` v1 for bis numbers: by INSZ or by phonetic search."""
+    return persons.identify_person(conn, TABLES, request=request, person=person)
+
+
+def verify_proof(
+    conn: Connection,
+    *,
+    insz: str,
+    sis_card_number: str | None = None,
+    identity_card_number: str | None = None,
+    person_data: PersonDataIn | None = None,
+) -> VerifyReply | None:
+    """Check a proof of knowledge of the person; None when the register does not hold the INSZ."""
+    return persons.verify_proof(
+        conn,
+        TABLES,
+        insz=insz,
+        sis_card_number=sis_card_number,
+        identity_card_number=identity_card_number,
+        person_data=person_data,
+    )
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+BIS_PERSON_COLUMNS = (*persons.PERSON_COLUMNS, "number_prefix", "counter")
+
+
+def load_batch(conn: Connection, batch: PopulationBatch) -> int:
+    """Insert the bis-number people of one simulated batch (national-register numbers are skipped)."""
+    keep = batch.is_bis
+    positions = np.flatnonzero(keep)
+    rows = [(*row, row[0][:6], int(row[0][6:9])) for row in persons.person_rows(batch, positions)]
+    persons.bulk_insert(conn, TABLES.person, BIS_PERSON_COLUMNS, rows)
+    persons.bulk_insert(conn, TABLES.address, persons.ADDRESS_COLUMNS, persons.address_rows(batch, keep))
+    return len(positions)
+
+
+@contextmanager
+def bulk_session(engine: Engine) -> Iterator[Connection]:
+    """A connection tuned for :func:`load_batch` calls (:func:`kruispunt.sources.persons.bulk_session`)."""
+    with persons.bulk_session(engine, [TABLES.person, TABLES.address]) as conn:
+        yield conn
+
+
+def load_population(engine: Engine, batches: Iterable[PopulationBatch]) -> int:
+    """Bulk-load the bis people of simulated batches, one transaction per batch; returns how many."""
+    total = 0
+    with bulk_session(engine) as conn:
+        for batch in batches:
+            with conn.begin():
+                total += load_batch(conn, batch)
+    return total
+
+
+def ensure_indexes(conn: Connection) -> None:
+    """Re-create indexes an interrupted bulk load may have left out."""
+    persons.ensure_indexes(conn, [TABLES.person, TABLES.address])
+
+
+def clear_population(conn: Connection) -> None:
+    """Delete every person, address and meta row."""
+    persons.clear(conn, [TABLES.address, TABLES.person, TABLES.meta])
+
+
+def get_meta(conn: Connection) -> dict[str, str]:
+    return persons.get_meta(conn, TABLES)
+
+
+def set_meta(conn: Connection, values: dict[str, str]) -> None:
+    persons.set_meta(conn, TABLES, values)
+
+
+def count_persons(conn: Connection) -> int:
+    return persons.count_persons(conn, TABLES)

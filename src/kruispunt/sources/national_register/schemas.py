@@ -1,0 +1,42 @@
+"""Wire formats of the National Register beyond the shared ones in :mod:`kruispunt.sources.common`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EmptyRequest(BaseModel):
+    """Body of ``family_composition`` and ``address_history`` v1: ``{}`` (the person is in the envelope)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberOut(BaseModel):
+    insz: str
+    last_name: str
+    first_names: str
+    birth_date: str
+    sex: Literal["M", "F"] | None
+    relationship: str = Field(description="head, spouse, partner, child or other (relative to the head)")
+
+
+class FamilyCompositionData(BaseModel):
+    household_id: int
+    members: list[MemberOut]
+
+
+class AddressPeriodOut(BaseModel):
+    street: str
+    house_number: str
+    postal_code: str
+    municipality: str
+    nis_code: int | None
+    start: date
+    end: date | None = Field(description="null for the current address")
+
+
+class AddressHistoryData(BaseModel):
+    addresses: list[AddressPeriodOut]

@@ -291,3 +291,13 @@ def test_who_consulted_my_data_lists_the_consultations(
     assert refused.json()["informationCBSS"]["ticketCBSS"] not in listed
     bad = httpx.get(f"{network.hub}/audit/persons/123/consultations", timeout=5)
     assert bad.status_code == 400
+
+
+def test_directory_operations_are_logged_allowed_or_refused(
+    network: RunningNetwork, people: list[dict[str, Any]]
+) -> None:
+    person = resident(people, 6)
+    before = _log_size(network)
+    assert register(network, person).status_code == 200
+    assert register(network, person, last_name="Anders").status_code == 403
+    assert _log_size(network) == before + 2

@@ -20,6 +20,7 @@ from kruispunt.core.web import create_service_app
 from kruispunt.hub import rest, soap_endpoint
 from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
 from kruispunt.hub.service import Hub, running_hub
+from kruispunt.network.api import DirectoryExchange
 from kruispunt.network.api import make_router as make_network_router
 from kruispunt.network.schemas import ProofRequest, ProofResult
 
@@ -47,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def verify_proof(proof: ProofRequest) -> ProofResult:
         return await hub().verify_proof(proof)
+
+    async def log_directory_exchange(exchange: DirectoryExchange) -> None:
+        await hub().log_directory_exchange(exchange)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             verify_proof=verify_proof,
             catalogue_provider=lambda: hub().catalogue,
             deliberations_provider=lambda: hub().deliberations,
+            on_exchange=log_directory_exchange,
         )
     )
     app.include_router(

@@ -27,9 +27,9 @@ from kruispunt.core.settings import Settings
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Reason, Refusal
 from kruispunt.hub.forwarding import Forwarder, ProviderAnswer, merge_data
-from kruispunt.ids import InvalidIdentifier, validate_insz
+from kruispunt.ids import InvalidIdentifier, is_valid_insz, validate_insz
 from kruispunt.network import directory
-from kruispunt.network.api import ProofUnavailable
+from kruispunt.network.api import DirectoryExchange, ProofUnavailable
 from kruispunt.network.catalogue import Catalogue, MessageType
 from kruispunt.network.deliberations import Deliberation, DeliberationIndex, load_deliberations
 from kruispunt.network.directory import seed_registry, set_endpoint
@@ -46,6 +46,16 @@ _AUTHORISATION_REASONS: dict[str, Reason] = {
     "LEGAL_CONTEXT_NOT_ALLOWED": errors.LEGAL_CONTEXT_NOT_ALLOWED,
     "DELIBERATION_EXPIRED": errors.DELIBERATION_EXPIRED,
     "DELIBERATION_NOT_YET_VALID": errors.DELIBERATION_NOT_YET_VALID,
+}
+
+
+# directory error codes (network.api) → hub reasons, for the log
+_DIRECTORY_REASONS: dict[str, Reason] = {
+    "PROOF_MISMATCH": errors.PROOF_MISMATCH,
+    "UNKNOWN_INSTITUTION": errors.UNKNOWN_CUSTOMER,
+    "INVALID_INSZ": errors.INVALID_SSIN,
+    "PROOF_SOURCE_UNAVAILABLE": errors.PROVIDER_UNAVAILABLE,
+    "PROOF_SOURCE_ERROR": errors.PROVIDER_BAD_REPLY,
 }
 
 
@@ -341,6 +351,27 @@ class Hub:
             return ProofResult.model_validate_json(raw)
         except ValueError:
             raise ProofUnavailable(f"{service_name} sent an invalid proof answer") from None
+
+    async def log_directory_exchange(
+        self, exchange: DirectoryExchange, *, channel: Channel = "rest"
+    ) -> Outcome:
+        """Log a REGISTER / UNREGISTER / LIST of the reference directory like any other exchange."""
+        received = datetime.now(UTC)
+        requester = self.registry.institution(exchange.institution)
+        c = Consultation(
+            channel=channel,
+            cbe_number=exchange.institution,
+            message_type=f"directory_{exchange.action.lower()}",
+            version="1",
+            ssin=exchange.insz if is_valid_insz(exchange.insz) else None,
+        )
+        if exchange.error_code is None and requester is not None:
+            return await self.record(
+                c, received=received, requester=requester, status="OK", capacity=exchange.capacity
+            )
+        reason = _DIRECTORY_REASONS.get(exchange.error_code or "", errors.DIRECTORY_REFUSED)
+        diagnostic = f"{exchange.error_code} (HTTP {exchange.status})"
+        return await self.refuse(c, Refusal(reason, diagnostic), received=received, requester=requester)
 
     # -- the log --------------------------------------------------------------------------------------
 

@@ -151,7 +151,9 @@ async def _manage_access(
 ) -> tuple[soap.ServiceReplyPart, Outcome]:
     """REGISTER / UNREGISTER / LIST on the reference directory, logged like any exchange."""
     internal = soap.manage_access_to_internal(service.body)
-    c = _consultation(req, message_type="manage_access", version=service.version, ssin=internal["insz"])
+    c = _consultation(
+        req, message_type=f"directory_{str(internal['action']).lower()}", version="1", ssin=internal["insz"]
+    )
     try:
         institution = hub.registry.identify(
             cbe_number=c.cbe_number, sector=c.sector, institution_type=c.institution_type
@@ -165,7 +167,7 @@ async def _manage_access(
         outcome = await hub.refuse(c, refusal, received=received, requester=institution)
         return _failed(service, refusal.reason, refusal.diagnostic), outcome
     outcome = await hub.record(
-        c, received=received, requester=institution, status="DATA_FOUND", capacity=internal.get("purpose")
+        c, received=received, requester=institution, status="OK", capacity=internal.get("purpose")
     )
     if outcome.refusal is not None:
         return _failed(service, outcome.refusal, outcome.diagnostic), outcome

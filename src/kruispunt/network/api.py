@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +46,18 @@ from kruispunt.network.schemas import (
 log = logging.getLogger("kruispunt.network.api")
 
 VerifyProof = Callable[[ProofRequest], Awaitable[ProofResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryExchange:
+    """One directory operation as the log needs it: who, about whom, and how it ended."""
+
+    action: str
+    institution: str
+    insz: str
+    capacity: int | None
+    status: int
+    error_code: str | None
 
 
 class ProofUnavailable(Exception):
@@ -83,14 +97,41 @@ def make_router(
     verify_proof: VerifyProof,
     catalogue_provider: Callable[[], Catalogue] | None = None,
     deliberations_provider: Callable[[], DeliberationIndex] | None = None,
+    on_exchange: Callable[[DirectoryExchange], Awaitable[None]] | None = None,
 ) -> APIRouter:
     """The network routes.
 
     ``engine``: the hub database, or a function returning it (when the engine is created at start-up, after
-    the routes). ``catalogue_provider`` defaults to the packaged catalogue; without a
-    ``deliberations_provider`` the deliberations are loaded once from ``settings.deliberations_dir``.
+    the routes). ``on_exchange`` is told of every REGISTER / UNREGISTER / LIST, allowed or refused, so the
+    hub can log it like any other exchange. ``catalogue_provider`` defaults to the packaged catalogue;
+    without a ``deliberations_provider`` they are loaded once from ``settings.deliberations_dir``.
     """
     router = APIRouter()
+
+    async def reported(
+        action: str, body: RegisterRequest | UnregisterRequest | ListRequest, result: Any
+    ) -> Any:
+        """Tell ``on_exchange`` (the hub's log) what was asked and how it ended, then pass the result on."""
+        if on_exchange is not None:
+            error_code = None
+            status = 200
+            if isinstance(result, Response):
+                status = result.status_code
+                try:
+                    error_code = str(orjson.loads(bytes(result.body))["error"]["code"])
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    error_code = "ERROR"
+            await on_exchange(
+                DirectoryExchange(
+                    action=action,
+                    institution=body.institution,
+                    insz=body.insz,
+                    capacity=getattr(body, "capacity", None),
+                    status=status,
+                    error_code=error_code,
+                )
+            )
+        return result
 
     def db() -> Engine:
         return engine if isinstance(engine, Engine) else engine()
@@ -146,6 +187,9 @@ def make_router(
         },
     )
     async def register_route(body: RegisterRequest) -> Any:
+        return await reported("REGISTER", body, await _register(body))
+
+    async def _register(body: RegisterRequest) -> Any:
         inst = acting(body.institution)
         if isinstance(inst, Response):
             return inst
@@ -196,6 +240,9 @@ def make_router(
         },
     )
     async def unregister_route(body: UnregisterRequest) -> Any:
+        return await reported("UNREGISTER", body, await _unregister(body))
+
+    async def _unregister(body: UnregisterRequest) -> Any:
         inst = acting(body.institution)
         if isinstance(inst, Response):
             return inst
@@ -230,6 +277,9 @@ def make_router(
         summary="A person's inscriptions (ManageAccess LIST)",
     )
     async def list_route(body: ListRequest) -> Any:
+        return await reported("LIST", body, await _list(body))
+
+    async def _list(body: ListRequest) -> Any:
         inst = acting(body.institution)
         if isinstance(inst, Response):
             return inst

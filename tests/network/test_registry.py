@@ -5,7 +5,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from kruispunt.network._ids import is_valid_kbo
 from kruispunt.network.directory import DirectoryError, seed_registry, set_endpoint
 from kruispunt.network.registry import (
     Capacity,
@@ -13,6 +12,7 @@ from kruispunt.network.registry import (
     Registry,
     RegistryError,
     UnknownInstitution,
+    is_valid_kbo,
     parse_capacities,
     parse_institutions,
     parse_sectors,

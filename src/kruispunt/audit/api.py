@@ -16,12 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from sqlalchemy import Engine
 from starlette.responses import Response
-from stdnum.be import ssn
-from stdnum.exceptions import ValidationError
 
 from kruispunt.audit import service
 from kruispunt.audit.schemas import AuditEntryView, ConsultationList
 from kruispunt.core.web import JSONResponse, error_body
+from kruispunt.ids import InvalidIdentifier, validate_insz
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid INSZ or ticket (JSON error body with the reason)."},
@@ -72,12 +71,11 @@ def make_router(
         """Every exchange in which this person's data was asked of a source over the last ``months`` months,
         newest first: when, who (institution and user), which message, to whom, under which deliberation
         and legal context. Refused requests are not listed: no data left the hub."""
-        number = ssn.compact(insz)
         try:
-            ssn.validate(number)
-        except ValidationError as exc:
+            number = validate_insz(insz).number
+        except InvalidIdentifier as exc:
             return JSONResponse(
-                error_body("INVALID_INSZ", f"{insz!r} is not a valid INSZ: {exc}", insz=insz),
+                error_body("INVALID_INSZ", f"{insz!r} is not a valid INSZ: {exc.reason}", insz=insz),
                 status_code=400,
             )
         now = datetime.now(UTC)

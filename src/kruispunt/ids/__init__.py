@@ -15,6 +15,7 @@ from kruispunt.ids.insz import (
     format_insz,
     is_valid_insz,
     make_insz,
+    normalise_insz,
     validate_insz,
 )
 from kruispunt.ids.kbo import (
@@ -66,6 +67,7 @@ __all__ = [
     "make_insz",
     "make_provisional_rsz_number",
     "make_rsz_number",
+    "normalise_insz",
     "validate_dimona_period_id",
     "validate_enterprise_number",
     "validate_establishment_number",

@@ -125,6 +125,15 @@ def is_valid_insz(value: str) -> bool:
     return True
 
 
+def normalise_insz(value: str) -> str | None:
+    """The compact 11-digit form of a valid INSZ, or None when it is not valid (for callers that only
+    need a yes/no and the canonical form; use :func:`validate_insz` to say why)."""
+    try:
+        return validate_insz(value).number
+    except InvalidIdentifier:
+        return None
+
+
 def make_insz(birth_date: date, counter: int, *, bis: BisMode | None = None) -> str:
     """Build the INSZ for a birth date and day counter (odd = male), computing the century-aware check digits.
 

@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from kruispunt.core.web import JSONResponse, error_body
+from kruispunt.ids import normalise_insz
 from kruispunt.network import directory
-from kruispunt.network._ids import normalise_insz
 from kruispunt.network.catalogue import Catalogue
 from kruispunt.network.deliberations import DeliberationIndex
 from kruispunt.network.directory import DirectoryError, PersonLine

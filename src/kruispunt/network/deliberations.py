@@ -20,9 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
-from kruispunt.network._ids import is_valid_kbo
 from kruispunt.network.catalogue import Catalogue, FieldFilter, path_is_within, path_tokens
-from kruispunt.network.registry import Institution, Registry
+from kruispunt.network.registry import Institution, Registry, is_valid_kbo
 
 
 class DeliberationError(ValueError):

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from kruispunt.network._ids import normalise_insz
+from kruispunt.ids import normalise_insz
 from kruispunt.network.models import (
     PERSON_LINE_INDEXES,
     capacity_table,

@@ -19,9 +19,14 @@ from typing import Any, Literal
 import yaml
 from sqlalchemy import Connection, select
 
-from kruispunt.network._ids import is_valid_kbo
+from kruispunt.ids import is_valid_enterprise_number
 
 Register = Literal["PRIMARY", "SECONDARY"]
+
+
+def is_valid_kbo(number: str) -> bool:
+    """A KBO enterprise number written exactly as the data files must: 10 ASCII digits, valid check."""
+    return len(number) == 10 and number.isascii() and number.isdigit() and is_valid_enterprise_number(number)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,14 +27,15 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import jellyfish
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from stdnum.be import ssn
+
+from kruispunt.ids import is_valid_insz as _ids_is_valid_insz
 
 # ------------------------------------------------------------------------------------------ identifiers
 
 
 def is_valid_insz(value: str) -> bool:
-    """An 11-digit national-register or bis number with valid check digits."""
-    return len(value) == 11 and value.isdigit() and bool(ssn.is_valid(value))
+    """An 11-digit national-register or bis number with valid check digits (no separators)."""
+    return len(value) == 11 and value.isdigit() and _ids_is_valid_insz(value)
 
 
 def _insz(value: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench_common import machine, print_result
 
 HERE = Path(__file__).resolve().parent
 PERSONS = 5_000
@@ -107,15 +109,47 @@ def _bodies(path: Path, requester_kbo: str, inszs: list[str]) -> None:
 
 
 def _load(url: str, bodies: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+    """Closed-loop load: wrk (C, Debian package) when installed — it leaves the CPU to what is measured —
+    else the Python load generator in ``loadgen.py``."""
+    if shutil.which("wrk"):
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{concurrency}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                str(HERE / "wrk_bodies.lua"),
+                url,
+                "--",
+                str(bodies),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        elapsed = summary["elapsed_us"] / 1e6
+        return {
+            "requests": summary["requests"],
+            "elapsed_s": elapsed,
+            "msgs_per_s": summary["requests"] / elapsed if elapsed else 0.0,
+            "p50_ms": summary["p50_us"] / 1000,
+            "p99_ms": summary["p99_us"] / 1000,
+            "statuses": {"non_2xx": summary["non_2xx"]},
+            "errors": summary["socket_errors"],
+            "generator": "wrk",
+        }
     out = subprocess.run(
         [sys.executable, str(HERE / "loadgen.py"), url, str(bodies), str(seconds), str(concurrency)],
         check=True,
         capture_output=True,
     )
-    return dict(json.loads(out.stdout))
+    return {**json.loads(out.stdout), "generator": "python"}
 
 
-def run(*, seconds: float, concurrency: int) -> dict[str, Any]:
+def run(*, seconds: float, concurrency: int, workers: int = 1) -> dict[str, Any]:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="kruispunt-bench-") as tmp:
         data_dir = Path(tmp)
@@ -127,10 +161,11 @@ def run(*, seconds: float, concurrency: int) -> dict[str, Any]:
             stub_url = f"http://127.0.0.1:{stub_port}"
             stub = subprocess.Popen([sys.executable, str(HERE / "bench_stub.py"), "stub", str(stub_port)])
             procs.append(stub)
-            proxy = subprocess.Popen(
-                [sys.executable, str(HERE / "bench_stub.py"), "proxy", str(proxy_port), stub_url]
-            )
-            procs.append(proxy)
+            for _ in range(workers):
+                proxy = subprocess.Popen(
+                    [sys.executable, str(HERE / "bench_stub.py"), "proxy", str(proxy_port), stub_url]
+                )
+                procs.append(proxy)
             env = {
                 **os.environ,
                 "KRUISPUNT_DATA_DIR": str(data_dir),
@@ -138,7 +173,18 @@ def run(*, seconds: float, concurrency: int) -> dict[str, Any]:
             }
             env.pop("KRUISPUNT_DB_URL", None)
             hub = subprocess.Popen(
-                [sys.executable, "-m", "kruispunt", "serve", "hub", "--port", str(hub_port)], env=env
+                [
+                    sys.executable,
+                    "-m",
+                    "kruispunt",
+                    "serve",
+                    "hub",
+                    "--port",
+                    str(hub_port),
+                    "--workers",
+                    str(workers),
+                ],
+                env=env,
             )
             procs.append(hub)
             _wait_health(stub_url, stub)
@@ -169,11 +215,13 @@ def run(*, seconds: float, concurrency: int) -> dict[str, Any]:
         "hub_statuses": measured["statuses"],
         "baseline_statuses": baseline["statuses"],
         "errors": measured["errors"] + baseline["errors"],
+        "load_generator": measured["generator"],
         "log_entries": log_check["checked"],
         "log_intact": log_check["ok"],
         "seconds": seconds,
         "concurrency": concurrency,
-        "machine": _machine(),
+        "workers": workers,
+        "machine": machine(),
     }
 
 
@@ -189,20 +237,13 @@ def _verify_log(data_dir: Path) -> dict[str, Any]:
     return {"ok": report.ok, "checked": report.checked}
 
 
-def _machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def report(result: dict[str, Any], *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result, separators=(",", ":")))
-        return
-    print(
-        f"hub {result['msgs_per_s']} msg/s (p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms); "
-        f"baseline {result['baseline_msgs_per_s']} msg/s; ratio {result['ratio']}; "
-        f"log {result['log_entries']} entries, intact={result['log_intact']}"
+    print_result(
+        result,
+        as_json=as_json,
+        summary=(
+            f"hub {result['msgs_per_s']} msg/s (p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms); "
+            f"baseline {result['baseline_msgs_per_s']} msg/s; ratio {result['ratio']}; "
+            f"log {result['log_entries']} entries, intact={result['log_intact']}"
+        ),
     )

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kruispunt.hub.forwarding import Forwarder
+from kruispunt.up import _reuse_port_socket
 
 _REPLY = orjson.dumps(
     {
@@ -86,4 +87,8 @@ def proxy_app(target: str) -> Starlette:
 if __name__ == "__main__":
     kind, port = sys.argv[1], int(sys.argv[2])
     app = stub_app() if kind == "stub" else proxy_app(sys.argv[3])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, proxy_headers=False
+    )
+    # several proxy processes share the port exactly as the hub's workers do (SO_REUSEPORT)
+    uvicorn.Server(config).run(sockets=[_reuse_port_socket("127.0.0.1", port)])

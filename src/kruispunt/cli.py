@@ -66,12 +66,15 @@ def up(
     port: Annotated[
         int, typer.Option("--port", help="Port of the hub; the sources take the next ones.")
     ] = 8000,
+    hub_workers: Annotated[
+        int, typer.Option("--hub-workers", min=1, max=64, help="Hub worker processes (one per core).")
+    ] = 1,
 ) -> None:
     """Start the whole network: seed it, start every service, print `NAME URL` lines, then `ready`."""
     _apply_common(data_dir, db)
     from kruispunt.up import run_network
 
-    raise typer.Exit(run_network(persons=persons, seed=seed, host=host, port=port))
+    raise typer.Exit(run_network(persons=persons, seed=seed, host=host, port=port, hub_workers=hub_workers))
 
 
 @app.command()
@@ -81,6 +84,12 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Hub only: worker processes sharing the port.")
+    ] = 1,
+    worker_index: Annotated[
+        int | None, typer.Option("--worker-index", hidden=True, help="Set by the hub's supervisor.")
+    ] = None,
 ) -> None:
     """Run one service in the foreground (what `up` starts, one process each)."""
     if service not in SERVICES:
@@ -89,7 +98,7 @@ def serve(
     _apply_common(data_dir, db)
     from kruispunt.up import serve_service
 
-    serve_service(service, host=host, port=port)
+    raise typer.Exit(serve_service(service, host=host, port=port, workers=workers, worker_index=worker_index))
 
 
 def _bench_module(name: str) -> object:
@@ -111,11 +120,14 @@ def bench_hub(
         float, typer.Option("--seconds", min=1.0, help="Duration of each measured phase.")
     ] = 10.0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=1024)] = 64,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Processes of the hub and of the baseline proxy.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
 ) -> None:
     """Hub pipeline vs a bare pass-through proxy to the same provider stub, same load, same run."""
     module = _bench_module("bench_hub")
-    result = module.run(seconds=seconds, concurrency=concurrency)  # type: ignore[attr-defined]
+    result = module.run(seconds=seconds, concurrency=concurrency, workers=workers)  # type: ignore[attr-defined]
     module.report(result, as_json=as_json)  # type: ignore[attr-defined]
 
 

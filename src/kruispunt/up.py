@@ -28,9 +28,9 @@ def create_service_app(service: str) -> object:
     """The ASGI app of one service, configured from the environment."""
     settings = get_settings()
     if service == "hub":
-        from kruispunt.hub.api import create_app as create_hub
+        from kruispunt.hub.api import create_asgi_app
 
-        return create_hub(settings)
+        return create_asgi_app(settings)
     from kruispunt.core.db import component_url
 
     url = component_url(settings.db_url, settings.data_dir, service)
@@ -45,9 +45,100 @@ def create_service_app(service: str) -> object:
     raise ValueError(f"unknown service {service!r}")
 
 
-def serve_service(service: str, *, host: str, port: int) -> None:
+def serve_service(
+    service: str, *, host: str, port: int, workers: int = 1, worker_index: int | None = None
+) -> int:
+    """Run one service in the foreground; the hub may run as several worker processes on one port."""
+    if service == "hub" and workers > 1:
+        return _serve_hub_workers(host=host, port=port, workers=workers)
     app = create_service_app(service)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    if worker_index is None:
+        server.run()
+    else:
+        server.run(sockets=[_reuse_port_socket(host, port)])
+    return 0
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that several worker processes bind together; the kernel spreads connections."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+class Supervisor:
+    """Child service processes started together and stopped together.
+
+    Ctrl-C (SIGINT) or SIGTERM asks every child to stop, waits for them, then the supervisor returns; a child
+    that dies on its own stops the others too (a half-running network would only mislead).
+    """
+
+    def __init__(self) -> None:
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "kruispunt", *args], env=env, start_new_session=True
+        )
+        return self.procs[name]
+
+    def watch(self) -> int:
+        """Block until asked to stop (0) or until a child dies (1)."""
+        while not self.stopping:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    print(
+                        f"{name} stopped unexpectedly (exit {proc.returncode})", file=sys.stderr, flush=True
+                    )
+                    return 1
+            time.sleep(0.3)
+        return 0
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _serve_hub_workers(*, host: str, port: int, workers: int) -> int:
+    """Prepare the hub once, then run ``workers`` hub processes on one port, each writing its own chain of
+    the log (the log's writer is per process)."""
+    from kruispunt.hub.service import prepare_hub
+
+    prepare_hub(get_settings())
+    supervisor = Supervisor()
+    try:
+        for k in range(workers):
+            env = {**os.environ, "KRUISPUNT_AUDIT_CHAIN": str(k), "KRUISPUNT_HUB_PREPARED": "1"}
+            args = ("serve", "hub", "--host", host, "--port", str(port), "--worker-index", str(k))
+            supervisor.start(f"hub-{k}", *args, env=env)
+        return supervisor.watch()
+    finally:
+        supervisor.stop_all()
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -84,7 +175,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> 
     return False
 
 
-def run_network(*, persons: int, seed: int, host: str, port: int) -> int:
+def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: int = 1) -> int:
     """Seed, start every service, print `NAME URL` lines and `ready`, run until Ctrl-C; the exit code."""
     from kruispunt.seed import seed_network
 
@@ -98,60 +189,18 @@ def run_network(*, persons: int, seed: int, host: str, port: int) -> int:
     ports = dict(zip(("hub", *SOURCE_SERVICES), _free_ports(host, port, len(services)), strict=True))
     urls = {name: f"http://{host}:{ports[name]}" for name in services}
     env = {**os.environ, "KRUISPUNT_ENDPOINTS": json.dumps({s: urls[s] for s in SOURCE_SERVICES})}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    stopping = False
-
-    def stop(_signum: int | None = None, _frame: FrameType | None = None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    supervisor = Supervisor()
     try:
         for name in services:
-            procs[name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kruispunt",
-                    "serve",
-                    name,
-                    "--host",
-                    host,
-                    "--port",
-                    str(ports[name]),
-                ],
-                env=env,
-                start_new_session=True,
-            )
+            extra = ("--workers", str(hub_workers)) if name == "hub" else ()
+            supervisor.start(name, "serve", name, "--host", host, "--port", str(ports[name]), *extra, env=env)
         for name in services:
-            if not _wait_healthy(urls[name], procs[name], timeout_s=120):
+            if not _wait_healthy(urls[name], supervisor.procs[name], timeout_s=120):
                 print(f"{name} did not start; see the messages above", file=sys.stderr, flush=True)
                 return 1
         for name in ("hub", *SOURCE_SERVICES):
             print(f"{name} {urls[name]}", flush=True)
         print("ready", flush=True)
-        while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(
-                        f"{name} stopped unexpectedly (exit {proc.returncode})", file=sys.stderr, flush=True
-                    )
-                    return 1
-            time.sleep(0.3)
-        return 0
+        return supervisor.watch()
     finally:
-        _stop_all(procs)
-
-
-def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in procs.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        supervisor.stop_all()

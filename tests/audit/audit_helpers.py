@@ -54,3 +54,33 @@ def varied_record(i: int) -> AuditRecord:
         capacity=None if kind == 2 else 101,
         legal_context="Ünïcode context ✓" if i % 7 == 0 else "PCSA:SOCIAL_INQUIRY",
     )
+
+
+def write_chain_in_process(url: str, chain: int, count: int) -> tuple[int, str]:
+    """Run in a child process: append ``count`` records on ``chain`` through a writer of that process.
+
+    Returns the writer's last seq and hash. The records are appended from 8 asyncio tasks, so that the
+    writer commits batches while the other process commits its own.
+    """
+    import asyncio
+
+    from kruispunt.audit.service import AuditWriter
+    from kruispunt.core.db import make_engine
+
+    engine = make_engine(url)
+    writer = AuditWriter(engine, chain=chain, flush_ms=1, batch_max=16)
+    writer.start()
+    try:
+
+        async def appender(n: int) -> None:
+            for i in range(n, count, 8):
+                await writer.append(varied_record(i))
+
+        async def main() -> None:
+            await asyncio.gather(*(appender(n) for n in range(8)))
+
+        asyncio.run(main())
+    finally:
+        writer.close()
+        engine.dispose()
+    return writer.last_seq, writer.last_hash

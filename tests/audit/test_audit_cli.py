@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from audit_helpers import make_record
 from sqlalchemy import Engine, delete, update
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from kruispunt.audit.cli import app
 from kruispunt.audit.models import audit_entry
 from kruispunt.audit.schemas import AuditRecord
+from kruispunt.audit.service import AuditWriter
 from kruispunt.core.db import ensure_database
 from kruispunt.core.migrate import upgrade
 
@@ -35,21 +37,66 @@ def _location(audit_url: str) -> list[str]:
     ]
 
 
-def test_intact_log_exits_0(chain: list[AuditRecord], audit_url: str) -> None:
+def test_intact_log_exits_0(chain: list[AuditRecord], audit_url: str, writer: AuditWriter) -> None:
     result = runner.invoke(app, ["verify", *_location(audit_url)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("audit log intact: 10 entries verified, last hash ")
-    assert len(result.output.strip().splitlines()) == 1
+    assert result.output == (
+        f"audit log intact: 10 entries verified in 1 chain, chain 0 last hash {writer.last_hash}\n"
+    )
 
 
-def test_intact_log_as_json(chain: list[AuditRecord], audit_url: str) -> None:
+def test_intact_log_as_json(chain: list[AuditRecord], audit_url: str, writer: AuditWriter) -> None:
     result = runner.invoke(app, ["verify", "--json", *_location(audit_url)])
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["ok"] is True
     assert body["checked"] == 10
-    assert body["first_bad_seq"] is None
-    assert len(body["last_hash"]) == 64
+    assert (body["chains"], body["first_bad_chain"], body["first_bad_seq"]) == (1, None, None)
+    assert body["last_hash"] == writer.last_hash
+    assert body["heads"] == {"0": writer.last_hash}
+
+
+@pytest.fixture
+def two_chains(audit_engine: Engine) -> dict[int, str]:
+    """Chains 0 and 3, four entries each."""
+    heads = {}
+    for chain in (0, 3):
+        with AuditWriter(audit_engine, chain=chain, flush_ms=0) as w:
+            for _ in range(4):
+                w.append_sync(make_record())
+        heads[chain] = w.last_hash
+    return heads
+
+
+def test_intact_chains(two_chains: dict[int, str], audit_url: str) -> None:
+    result = runner.invoke(app, ["verify", *_location(audit_url)])
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"audit log intact: 8 entries verified in 2 chains, chain 0 last hash {two_chains[0]}, "
+        f"chain 3 last hash {two_chains[3]}\n"
+    )
+    body = json.loads(runner.invoke(app, ["verify", "--json", *_location(audit_url)]).output)
+    assert (body["ok"], body["checked"], body["chains"]) == (True, 8, 2)
+    assert body["heads"] == {"0": two_chains[0], "3": two_chains[3]}
+
+
+def test_tampered_second_chain_exits_1_naming_chain_and_seq(
+    two_chains: dict[int, str], audit_url: str, audit_engine: Engine
+) -> None:
+    with audit_engine.begin() as conn:
+        conn.execute(
+            update(audit_entry)
+            .where(audit_entry.c.chain == 3, audit_entry.c.seq == 2)
+            .values(person_insz="75060898009")
+        )
+    result = runner.invoke(app, ["verify", *_location(audit_url)])
+    assert result.exit_code == 1
+    assert result.output.startswith("audit log NOT intact: entry 2 of chain 3 (ticket ")
+    assert "(5 entries verified before it)" in result.output
+    body = json.loads(runner.invoke(app, ["verify", "--json", *_location(audit_url)]).output)
+    assert (body["ok"], body["checked"], body["chains"]) == (False, 5, 2)
+    assert (body["first_bad_chain"], body["first_bad_seq"]) == (3, 2)
+    assert (body["last_hash"], body["heads"]) == (None, {})
 
 
 def test_tampered_log_exits_1_naming_the_entry(
@@ -59,13 +106,13 @@ def test_tampered_log_exits_1_naming_the_entry(
         conn.execute(update(audit_entry).where(audit_entry.c.seq == 5).values(outcome="TAMPERED"))
     result = runner.invoke(app, ["verify", *_location(audit_url)])
     assert result.exit_code == 1
-    assert result.output.startswith("audit log NOT intact: entry 5 (ticket ")
+    assert result.output.startswith("audit log NOT intact: entry 5 of chain 0 (ticket ")
     assert "4 entries verified before it" in result.output
     as_json = runner.invoke(app, ["verify", "--json", *_location(audit_url)])
     assert as_json.exit_code == 1
     body = json.loads(as_json.output)
-    assert (body["ok"], body["first_bad_seq"], body["checked"]) == (False, 5, 4)
-    assert "entry 5 (ticket" in body["reason"]
+    assert (body["ok"], body["first_bad_chain"], body["first_bad_seq"], body["checked"]) == (False, 0, 5, 4)
+    assert "entry 5 of chain 0 (ticket" in body["reason"]
 
 
 def test_truncated_log_exits_1(chain: list[AuditRecord], audit_url: str, audit_engine: Engine) -> None:
@@ -99,7 +146,7 @@ def test_unmigrated_database_exits_2(fresh_db: Callable[[str], str]) -> None:
         Path(parsed.database).touch()
     result = runner.invoke(app, ["verify", *_location(url)])
     assert result.exit_code == 2
-    assert "audit_head" in result.output
+    assert "audit_head" in result.output or "audit_entry" in result.output
 
 
 def test_empty_migrated_log_is_intact(fresh_db: Callable[[str], str]) -> None:
@@ -107,7 +154,7 @@ def test_empty_migrated_log_is_intact(fresh_db: Callable[[str], str]) -> None:
     upgrade(url, "audit")
     result = runner.invoke(app, ["verify", *_location(url)])
     assert result.exit_code == 0
-    assert "0 entries verified" in result.output
+    assert result.output == "audit log intact: 0 entries verified in 0 chains\n"
 
 
 @pytest.mark.parametrize("args", [[], ["--help"]])

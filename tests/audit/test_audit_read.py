@@ -113,7 +113,51 @@ def test_entry_by_ticket(logged: dict[str, AuditRecord], audit_engine: Engine) -
         entry = entry_by_ticket(conn, logged["refused"].ticket)
         assert entry_by_ticket(conn, "00000000-0000-4000-8000-000000000000") is None
     assert entry is not None
-    assert (entry.seq, entry.outcome, entry.reason_code, entry.destinations) == (3, "REFUSED", "X", [])
+    assert (entry.chain, entry.seq, entry.outcome, entry.reason_code, entry.destinations) == (
+        0,
+        3,
+        "REFUSED",
+        "X",
+        [],
+    )
+
+
+def test_reads_span_every_chain(audit_engine: Engine) -> None:
+    """Three worker chains: the citizen sees one list, newest first; a ticket is found in any chain."""
+    times = {0: [1, 4], 2: [2, 5], 11: [3, 6]}  # hours before T0, per chain
+    written: dict[str, tuple[int, int, timedelta]] = {}
+    for chain, hours in times.items():
+        with AuditWriter(audit_engine, chain=chain, flush_ms=0) as w:
+            for h in hours:
+                record = make_record(time=T0 - timedelta(hours=h))
+                written[record.ticket] = (chain, w.append_sync(record), timedelta(hours=h))
+    with audit_engine.connect() as conn:
+        found = consultations(conn, insz=PERSON, since=T0 - timedelta(days=1))
+        assert [written[c.ticket][2] for c in found] == [timedelta(hours=h) for h in range(1, 7)]
+        for ticket, (chain, seq, _) in written.items():
+            entry = entry_by_ticket(conn, ticket)
+            assert entry is not None
+            assert (entry.chain, entry.seq) == (chain, seq)
+    assert sorted((chain, seq) for chain, seq, _ in written.values()) == [
+        (0, 1),
+        (0, 2),
+        (2, 1),
+        (2, 2),
+        (11, 1),
+        (11, 2),
+    ]
+
+
+def test_same_time_in_two_chains_is_listed_in_a_stable_order(audit_engine: Engine) -> None:
+    tickets = []
+    for chain in (3, 1):
+        with AuditWriter(audit_engine, chain=chain, flush_ms=0) as w:
+            record = make_record(time=T0)
+            w.append_sync(record)
+            tickets.append(record.ticket)
+    with audit_engine.connect() as conn:
+        found = consultations(conn, insz=PERSON, since=T0 - timedelta(days=1))
+    assert _tickets(found) == tickets  # same time: higher chain first, as higher seq first within a chain
 
 
 def test_months_before_clamps_the_day() -> None:
@@ -217,7 +261,7 @@ def test_api_entry(client: Client, recent: dict[str, AuditRecord]) -> None:
     assert answer.status_code == 200
     body = answer.json()
     assert body["ticket"] == ticket
-    assert body["seq"] == 3
+    assert (body["chain"], body["seq"]) == (0, 3)
     assert body["outcome"] == "REFUSED"
     assert len(body["entry_hash"]) == 64
 

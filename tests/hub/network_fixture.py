@@ -54,7 +54,9 @@ def _drain(stream: IO[str], into: list[str]) -> None:
         into.append(line.rstrip("\n"))
 
 
-def start_network(data_dir: Path, *, persons: int, seed: int, db: str | None = None) -> RunningNetwork:
+def start_network(
+    data_dir: Path, *, persons: int, seed: int, db: str | None = None, hub_workers: int = 1
+) -> RunningNetwork:
     port = free_port_block(3)
     cmd = [
         sys.executable,
@@ -72,6 +74,8 @@ def start_network(data_dir: Path, *, persons: int, seed: int, db: str | None = N
     ]
     if db:
         cmd += ["--db", db]
+    if hub_workers > 1:
+        cmd += ["--hub-workers", str(hub_workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRUISPUNT_")}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None

@@ -404,7 +404,7 @@ def test_converter_given_another_service_body() -> None:
         ("OCMWCPASIdentifyPerson", "20990101", soap.UNSUPPORTED_VERSION),
     ],
 )
-def test_check_service(service_id: str, version: str, reason: soap.SoapReason) -> None:
+def test_check_service(service_id: str, version: str, reason: soap.Reason) -> None:
     service = soap.SsdnServiceRequest(service_id, version, etree.Element("x"))
     with pytest.raises(SsdnError) as info:
         soap.check_service(service)

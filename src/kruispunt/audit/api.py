@@ -92,7 +92,7 @@ def make_router(
         summary="One log entry by its hub ticket",
     )
     def entry(ticket: str) -> Response:
-        """The stored entry, field for field, with its ``prev_hash`` and ``entry_hash``."""
+        """The stored entry, field for field: its ``chain`` and ``seq``, ``prev_hash`` and ``entry_hash``."""
         normalised = ticket.strip().lower()
         if not service.is_ticket(normalised):
             return JSONResponse(

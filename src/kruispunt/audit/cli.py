@@ -1,7 +1,9 @@
 """``kruispunt audit …``: check the log's integrity from the command line (and from cron).
 
-Exit codes are the contract for scripts: 0 the chain is intact, 1 it is not (the first bad entry is
-named), 2 the audit database cannot be opened or read.
+Exit codes are the contract for scripts: 0 every chain is intact, 1 one is not (the first bad entry is
+named by chain, seq and ticket), 2 the audit database cannot be opened or read. ``--json`` gives the heads
+of every chain: publish them elsewhere to anchor the log (removing a whole chain, head row included, or
+the whole database cannot be seen from inside).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def _open_error(url: str, reason: str, as_json: bool) -> typer.Exit:
 
 def _summary(report: VerifyReport) -> str:
     if report.ok:
-        return f"audit log intact: {report.checked} entries verified, last hash {report.last_hash}"
+        chains = "1 chain" if report.chains == 1 else f"{report.chains} chains"
+        heads = "".join(f", chain {chain} last hash {h}" for chain, h in sorted(report.heads.items()))
+        return f"audit log intact: {report.checked} entries verified in {chains}{heads}"
     return f"audit log NOT intact: {report.reason} ({report.checked} entries verified before it)"
 
 
@@ -50,7 +54,7 @@ def verify_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
-    """Recompute the hash chain of the audit log; exit 0 intact, 1 not intact, 2 database unreadable."""
+    """Recompute every hash chain of the audit log; exit 0 intact, 1 not intact, 2 database unreadable."""
     settings = get_settings()
     base = db if db is not None else settings.db_url
     try:
@@ -73,9 +77,12 @@ def verify_command(
         body = {
             "ok": report.ok,
             "checked": report.checked,
+            "chains": report.chains,
+            "first_bad_chain": report.first_bad_chain,
             "first_bad_seq": report.first_bad_seq,
             "reason": report.reason,
-            "last_hash": report.last_hash,
+            "last_hash": report.last_hash,  # chain 0's
+            "heads": {str(chain): h for chain, h in sorted(report.heads.items())},
             "database": shown,
         }
         typer.echo(orjson.dumps(body).decode())

@@ -1,16 +1,21 @@
-"""Tables of the audit database: the hash-chained entries and the single-row chain head.
+"""Tables of the audit database: the hash-chained entries and one head row per chain.
 
-Why ``seq`` is assigned by the writer and not by the database: a contiguous 1, 2, 3 … sequence makes a
-deleted row visible as a gap. Why a separate head row: deleting the *last* entries leaves no gap, but the
-head (updated in the same transaction as every batch) still names the last seq and hash, so a truncated
-tail is detected too.
+Why chains: every hub worker process has its own writer and writes its own chain (``chain`` 0..999), so no
+two processes contend for one head. Each chain is hashed on its own; the key of an entry is (chain, seq).
+
+Why ``seq`` is assigned by the writer and not by the database: a contiguous 1, 2, 3 … sequence per chain
+makes a deleted row visible as a gap. Why a separate head row per chain: deleting the *last* entries of a
+chain leaves no gap, but its head (written in the same transaction as every batch of that chain) still
+names the last seq and hash, so a truncated tail is detected too. A chain's head row is created by the
+first batch its writer commits (see :class:`kruispunt.audit.service.AuditWriter`), so a chain that holds
+entries always has one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Table
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, SmallInteger, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, registry
 
 from kruispunt.core.db import ComponentBase, new_metadata
@@ -18,10 +23,12 @@ from kruispunt.core.db import ComponentBase, new_metadata
 metadata = new_metadata()
 
 GENESIS_HASH = "0" * 64
-"""``prev_hash`` of entry 1 and ``last_hash`` of an empty log."""
+"""``prev_hash`` of entry 1 of every chain, and ``last_hash`` of an empty chain."""
 
-HEAD_ID = 1
-"""Primary key of the only row of ``audit_head``."""
+MAX_CHAIN = 999
+"""Chains are numbered 0..MAX_CHAIN (one per writer process)."""
+
+_CHAIN_RANGE = f"chain >= 0 AND chain <= {MAX_CHAIN}"
 
 
 class AuditBase(ComponentBase):
@@ -33,10 +40,11 @@ class AuditBase(ComponentBase):
 
 
 class AuditEntry(AuditBase):
-    """One exchange (allowed or refused), chained to the previous one by ``prev_hash``/``entry_hash``."""
+    """One exchange (allowed or refused), chained to the previous one of its chain by ``prev_hash``."""
 
     __tablename__ = "audit_entry"
 
+    chain: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     ticket: Mapped[str] = mapped_column(String(64), nullable=False)
     customer_ticket: Mapped[str | None] = mapped_column(String, nullable=True)
@@ -60,22 +68,23 @@ class AuditEntry(AuditBase):
     entry_hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
     __table_args__ = (
+        CheckConstraint(_CHAIN_RANGE, name="chain_range"),
         Index("ix_audit_entry_ticket", "ticket", unique=True),
         Index("ix_audit_entry_person_time", "person_insz", "occurred_at"),
     )
 
 
 class AuditHead(AuditBase):
-    """The chain head: last seq and hash, updated in the same transaction as each written batch."""
+    """A chain's head: its last seq and hash, written in the same transaction as each batch of the chain."""
 
     __tablename__ = "audit_head"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    chain: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
-    __table_args__ = (CheckConstraint(f"id = {HEAD_ID}", name="single_row"),)
+    __table_args__ = (CheckConstraint(_CHAIN_RANGE, name="chain_range"),)
 
 
 def _table(cls: type[AuditBase]) -> Table:

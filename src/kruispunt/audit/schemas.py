@@ -101,7 +101,8 @@ class AuditEntryView(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    seq: int
+    chain: int = Field(description="The log chain the entry belongs to (one per hub worker process).")
+    seq: int = Field(description="Position of the entry in its chain, from 1.")
     ticket: str
     customer_ticket: str | None
     time: datetime

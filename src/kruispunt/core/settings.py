@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest request body any service accepts."
     )
+    audit_chain: int = Field(
+        default=0,
+        ge=0,
+        le=999,
+        description="This hub process's chain in the log (each worker process writes its own chain).",
+    )
+    hub_prepared: bool = Field(
+        default=False,
+        description="Set for hub workers: migrations and seeding were done by the process that started them.",
+    )
     audit_flush_ms: float = Field(default=2.0, ge=0, description="Group-commit window of the audit writer.")
     audit_batch_max: int = Field(default=512, gt=0, description="Largest group commit of the audit writer.")
 

@@ -9,6 +9,7 @@ diagnostic that tells the sender what to fix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,11 @@ class Reason:
     name: str
     http_status: int
     text: str
+
+    @property
+    def kind(self) -> Literal["client", "server"]:
+        """Whose fault: the sender's input (4xx) or ours / a source's (5xx)."""
+        return "server" if self.http_status >= 500 else "client"
 
 
 def _r(code: str, name: str, status: int, text: str) -> Reason:
@@ -53,6 +59,9 @@ PROVIDER_UNAVAILABLE = _r(
 )
 PROVIDER_TIMEOUT = _r("33001002", "PROVIDER_TIMEOUT", 504, "the authentic source did not answer in time")
 PROVIDER_BAD_REPLY = _r("33001003", "PROVIDER_BAD_REPLY", 502, "the authentic source sent an invalid reply")
+DIRECTORY_UNAVAILABLE = _r(
+    "33001005", "DIRECTORY_UNAVAILABLE", 503, "the reference directory could not be read; try again"
+)
 LOG_UNAVAILABLE = _r(
     "33001004", "LOG_UNAVAILABLE", 503, "the exchange could not be logged, so no data is returned"
 )
@@ -78,6 +87,7 @@ BY_NAME: dict[str, Reason] = {
         PROVIDER_UNAVAILABLE,
         PROVIDER_TIMEOUT,
         PROVIDER_BAD_REPLY,
+        DIRECTORY_UNAVAILABLE,
         LOG_UNAVAILABLE,
         INTERNAL,
     )

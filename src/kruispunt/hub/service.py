@@ -111,6 +111,7 @@ class Hub:
     forwarder: Forwarder
     audit_engine: Engine | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    _reader: directory.DirectoryReader | None = field(default=None, repr=False)
 
     def count(self, key: str) -> None:
         self.counters[key] = self.counters.get(key, 0) + 1
@@ -259,28 +260,23 @@ class Hub:
         allowed_providers = set(deliberation.providers)
         candidates = [p for p in message_type.providers if p.institution in allowed_providers]
         directory_kbos = [p.institution for p in candidates if p.knows == "directory"]
-        with self.directory_engine.connect() as conn:
-            if deliberation.requires_integration:
-                if c.ssin is None:
-                    raise Refusal(
-                        errors.PERSON_REQUIRED, f"deliberation {deliberation.id} needs the person's INSZ"
-                    )
-                capacities = [cap.code for cap in deliberation.capacities if cap.sector == requester.sector]
-                line = directory.integration(
-                    conn, insz=c.ssin, institution_kbo=requester.kbo, capacities=capacities, on=today
+        if deliberation.requires_integration and c.ssin is None:
+            raise Refusal(errors.PERSON_REQUIRED, f"deliberation {deliberation.id} needs the person's INSZ")
+        capacities = deliberation.capacities_for(requester.sector)
+        capacity: int | None = None
+        knowing: set[str] = set()
+        if c.ssin is not None and (deliberation.requires_integration or directory_kbos):
+            capacity, knowing = self._directory_lookup(
+                insz=c.ssin, requester=requester, capacities=capacities, institutions=directory_kbos, on=today
+            )
+        if deliberation.requires_integration:
+            if capacity is None:
+                raise Refusal(
+                    errors.PERSON_NOT_INTEGRATED,
+                    f"{requester.name} has no active directory line for this person with capacity "
+                    f"{'/'.join(str(x) for x in capacities) or '-'} (deliberation {deliberation.id})",
                 )
-                if line is None:
-                    raise Refusal(
-                        errors.PERSON_NOT_INTEGRATED,
-                        f"{requester.name} has no active directory line for this person with capacity "
-                        f"{'/'.join(str(x) for x in capacities) or '-'} (deliberation {deliberation.id})",
-                    )
-                outcome.capacity = line.capacity
-            knowing: set[str] = set()
-            if directory_kbos and c.ssin is not None:
-                knowing = directory.institutions_knowing(
-                    conn, insz=c.ssin, institutions=directory_kbos, on=today
-                )
+            outcome.capacity = capacity
         chosen: list[Institution] = []
         for provider in candidates:
             if provider.knows == "directory":
@@ -293,6 +289,36 @@ class Hub:
             if keep and institution is not None:
                 chosen.append(institution)
         return chosen
+
+    def _directory_lookup(
+        self,
+        *,
+        insz: str,
+        requester: Institution,
+        capacities: frozenset[int],
+        institutions: list[str],
+        on: date,
+    ) -> tuple[int | None, set[str]]:
+        if self._reader is None:
+            self._reader = directory.DirectoryReader(self.directory_engine)
+        try:
+            return self._reader.lookup(
+                insz=insz,
+                institution_kbo=requester.kbo,
+                capacities=capacities,
+                institutions=institutions,
+                on=on,
+            )
+        except Exception as exc:  # any driver error: the directory cannot be read now
+            log.exception("reference directory unavailable")
+            raise Refusal(
+                errors.DIRECTORY_UNAVAILABLE, f"reference directory unavailable: {type(exc).__name__}"
+            ) from None
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     async def _forward(
         self,
@@ -419,30 +445,49 @@ async def _no_endpoint(provider: Institution) -> ProviderAnswer:
     )
 
 
+def prepare_hub(settings: Settings) -> None:
+    """Migrate the hub's databases, seed the registry and record the sources' endpoints.
+
+    Done once before the hub's worker processes start (they then open the databases as they are), so
+    that several workers never race on migrations or seeding.
+    """
+    hub_url = component_url(settings.db_url, settings.data_dir, "hub")
+    upgrade(hub_url, "hub")
+    upgrade(component_url(settings.db_url, settings.data_dir, "audit"), "audit")
+    engine = make_engine(hub_url)
+    try:
+        with engine.begin() as conn:
+            seed_registry(conn, Registry.load_default())
+            registry = Registry.from_db(conn)
+            for service_name, url in settings.endpoints.items():
+                for institution in registry.institutions_for_service(service_name):
+                    set_endpoint(conn, institution.kbo, url)
+    finally:
+        engine.dispose()
+
+
 @asynccontextmanager
 async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
-    """Open the hub's databases (migrated), load and check registry, catalogue and deliberations, start
-    the audit writer and the HTTP client; close them all on exit.
+    """Open the hub's databases, load and check registry, catalogue and deliberations, start the audit
+    writer (on this worker's chain) and the HTTP client; close them all on exit.
 
     A deliberation file that references an unknown sector, message type or capacity stops the start-up
     here with a message naming the file.
     """
-    hub_url = component_url(settings.db_url, settings.data_dir, "hub")
-    audit_url = component_url(settings.db_url, settings.data_dir, "audit")
-    upgrade(hub_url, "hub")
-    upgrade(audit_url, "audit")
-    directory_engine = make_engine(hub_url, pool_size=8, max_overflow=8)
-    audit_engine = make_engine(audit_url)
-    with directory_engine.begin() as conn:
-        seed_registry(conn, Registry.load_default())
-        registry = Registry.from_db(conn)
-        for service_name, url in settings.endpoints.items():
-            for institution in registry.institutions_for_service(service_name):
-                set_endpoint(conn, institution.kbo, url)
+    if not settings.hub_prepared:
+        prepare_hub(settings)
+    directory_engine = make_engine(component_url(settings.db_url, settings.data_dir, "hub"))
+    audit_engine = make_engine(component_url(settings.db_url, settings.data_dir, "audit"))
+    with directory_engine.connect() as conn:
         registry = Registry.from_db(conn)
     catalogue = Catalogue.load_default()
     deliberations = load_deliberations(settings.deliberations_dir, registry=registry, catalogue=catalogue)
-    writer = AuditWriter(audit_engine, flush_ms=settings.audit_flush_ms, batch_max=settings.audit_batch_max)
+    writer = AuditWriter(
+        audit_engine,
+        chain=settings.audit_chain,
+        flush_ms=settings.audit_flush_ms,
+        batch_max=settings.audit_batch_max,
+    )
     writer.start()
     forwarder = Forwarder(timeout_s=settings.provider_timeout_s)
     await forwarder.start()
@@ -458,6 +503,7 @@ async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
     try:
         yield hub
     finally:
+        hub.close()
         await forwarder.close()
         writer.close()
         directory_engine.dispose()

@@ -33,6 +33,8 @@ from typing import Any, Final, Literal, cast
 
 from lxml import etree
 
+from kruispunt.hub.errors import Reason
+
 # --------------------------------------------------------------------------------------------------
 # namespaces, files
 # --------------------------------------------------------------------------------------------------
@@ -97,19 +99,9 @@ DEFAULT_MAX_BYTES: Final = 5 * 1024 * 1024
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SoapReason:
-    """One refusal reason of the SOAP connector: CBSS-style code, HTTP status and who is at fault."""
-
-    code: str
-    name: str
-    http_status: int
-    kind: Literal["client", "server"]
-    text: str
-
-
-def _reason(code: str, name: str, status: int, text: str) -> SoapReason:
-    return SoapReason(code, name, status, "server" if status >= 500 else "client", text)
+def _reason(code: str, name: str, status: int, text: str) -> Reason:
+    """A refusal reason of the SOAP connector (same form as the hub's; 002 = this connector)."""
+    return Reason(code=code, name=name, http_status=status, text=text)
 
 
 REQUEST_TOO_LARGE = _reason("31002001", "REQUEST_TOO_LARGE", 413, "the SOAP request is too large")
@@ -135,7 +127,7 @@ REPLY_NOT_REPRESENTABLE = _reason(
 )
 REPLY_INVALID = _reason("34002014", "REPLY_INVALID", 500, "the reply built does not match the official XSD")
 
-REASONS: Final[Mapping[str, SoapReason]] = {
+REASONS: Final[Mapping[str, Reason]] = {
     r.name: r
     for r in (
         REQUEST_TOO_LARGE,
@@ -166,7 +158,7 @@ class SsdnError(Exception):
 
     def __init__(
         self,
-        reason: SoapReason,
+        reason: Reason,
         diagnostic: str | None = None,
         *,
         needs_fault: bool = False,
@@ -306,7 +298,7 @@ def _has_doctype(data: bytes) -> bool:
 
 
 def _parse_untrusted(
-    data: bytes, *, what: str, not_xml: SoapReason, needs_fault: bool, soap_version: SoapVersion
+    data: bytes, *, what: str, not_xml: Reason, needs_fault: bool, soap_version: SoapVersion
 ) -> etree._Element:
     """Parse bytes from the outside world; refuse any DOCTYPE so nothing can expand or fetch entities.
 

@@ -267,7 +267,7 @@ async def handle_soap(request: Request, hub: Hub, max_body_bytes: int) -> Respon
         req = soap.parse_soap_request(raw, max_bytes=max_body_bytes)
     except soap.SsdnError as exc:
         outcome = await hub.refuse(
-            Consultation(channel="soap"), Refusal(_reason(exc), exc.diagnostic), received=received
+            Consultation(channel="soap"), Refusal(exc.reason, exc.diagnostic), received=received
         )
         if exc.needs_fault:
             code: Literal["Client", "Server"] = "Client" if exc.kind == "client" else "Server"
@@ -300,7 +300,7 @@ async def handle_soap(request: Request, hub: Hub, max_body_bytes: int) -> Respon
         except soap.SsdnError as exc:
             outcome = await hub.refuse(
                 _consultation(req, message_type=service.service_id, version=service.version),
-                Refusal(_reason(exc), exc.diagnostic),
+                Refusal(exc.reason, exc.diagnostic),
                 received=received,
             )
             tickets.append(outcome.ticket)

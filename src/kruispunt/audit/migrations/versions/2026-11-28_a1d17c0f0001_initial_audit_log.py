@@ -1,6 +1,8 @@
-"""Initial audit log: the hash-chained ``audit_entry`` table and the single-row ``audit_head``.
+"""Initial audit log: the hash-chained ``audit_entry`` table (key: chain, seq) and ``audit_head``, one row
+per chain.
 
-The head row is created here (seq 0, the genesis hash), so that a missing head always means tampering.
+No head row is created here: a chain's head row is created by the first batch its writer commits, in the
+same transaction as its first entries, so a chain that holds entries always has a head row.
 
 Revision ID: a1d17c0f0001
 Revises:
@@ -8,7 +10,6 @@ Create Date: 2026-11-28 12:40:36
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,10 +19,13 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_CHAIN_RANGE = "chain >= 0 AND chain <= 999"
+
 
 def upgrade() -> None:
     op.create_table(
         "audit_entry",
+        sa.Column("chain", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("ticket", sa.String(length=64), nullable=False),
         sa.Column("customer_ticket", sa.String(), nullable=True),
@@ -42,23 +46,22 @@ def upgrade() -> None:
         sa.Column("reason_code", sa.String(), nullable=True),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("entry_hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_entry")),
+        sa.CheckConstraint(_CHAIN_RANGE, name=op.f("ck_audit_entry_chain_range")),
+        sa.PrimaryKeyConstraint("chain", "seq", name=op.f("pk_audit_entry")),
     )
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.create_index("ix_audit_entry_person_time", ["person_insz", "occurred_at"], unique=False)
         batch_op.create_index("ix_audit_entry_ticket", ["ticket"], unique=True)
 
-    head = op.create_table(
+    op.create_table(
         "audit_head",
-        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("chain", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("last_hash", sa.String(length=64), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.CheckConstraint("id = 1", name=op.f("ck_audit_head_single_row")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
+        sa.CheckConstraint(_CHAIN_RANGE, name=op.f("ck_audit_head_chain_range")),
+        sa.PrimaryKeyConstraint("chain", name=op.f("pk_audit_head")),
     )
-    assert head is not None
-    op.bulk_insert(head, [{"id": 1, "last_seq": 0, "last_hash": "0" * 64, "updated_at": datetime.now(UTC)}])
 
 
 def downgrade() -> None:

@@ -28,37 +28,39 @@ def people(population: PopulationBatch) -> list[dict[str, Any]]:
     return list(population.records())
 
 
-@pytest.fixture
-def nr_url(fresh_db: Callable[[str], str], population: PopulationBatch) -> str:
-    """A migrated National Register database holding the simulated population."""
-    url = fresh_db("national_register")
-    upgrade(url, "national_register")
+def _seeded(fresh_db: Callable[[str], str], component: str, service: Any, population: PopulationBatch) -> str:
+    """A fresh migrated database of ``component`` loaded by ``service.load_population``."""
+    url = fresh_db(component)
+    upgrade(url, component)
     engine = make_engine(url)
-    nr_service.load_population(engine, [population])
+    service.load_population(engine, [population])
     engine.dispose()
     return url
 
 
-@pytest.fixture
-def nr_engine(nr_url: str) -> Iterator[Engine]:
-    engine = make_engine(nr_url)
+def _engine(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def nr_url(fresh_db: Callable[[str], str], population: PopulationBatch) -> str:
+    """A migrated National Register database holding the simulated population."""
+    return _seeded(fresh_db, "national_register", nr_service, population)
+
+
+@pytest.fixture
+def nr_engine(nr_url: str) -> Iterator[Engine]:
+    yield from _engine(nr_url)
 
 
 @pytest.fixture
 def bis_url(fresh_db: Callable[[str], str], population: PopulationBatch) -> str:
     """A migrated bis register database holding the simulated non-residents."""
-    url = fresh_db("bis_register")
-    upgrade(url, "bis_register")
-    engine = make_engine(url)
-    bis_service.load_population(engine, [population])
-    engine.dispose()
-    return url
+    return _seeded(fresh_db, "bis_register", bis_service, population)
 
 
 @pytest.fixture
 def bis_engine(bis_url: str) -> Iterator[Engine]:
-    engine = make_engine(bis_url)
-    yield engine
-    engine.dispose()
+    yield from _engine(bis_url)

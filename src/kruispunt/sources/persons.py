@@ -7,7 +7,7 @@ these functions take the tables (:class:`PersonTables`) and an explicit connecti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +42,13 @@ class PersonTables:
     person: Table
     address: Table
     meta: Table
+    dependents: tuple[Table, ...] = ()
+    """Further tables referring to ``person`` (e.g. household membership), loaded and cleared with it."""
+
+    @property
+    def loaded(self) -> list[Table]:
+        """The bulk-loaded tables, parents first."""
+        return [self.person, self.address, *self.dependents]
 
 
 @dataclass(frozen=True)
@@ -56,42 +63,19 @@ class AddressPeriod:
     end: date | None
 
     def out(self) -> AddressOut:
-        return AddressOut(
-            street=self.street,
-            house_number=self.house_number,
-            postal_code=self.postal_code,
-            municipality=self.municipality,
-            nis_code=self.nis_code,
-        )
+        return AddressOut.model_validate(self, from_attributes=True)
+
+
+# the person columns of an identify_person answer: every field of PersonOut but the address
+_PERSON_OUT_COLUMNS = tuple(name for name in PersonOut.model_fields if name != "address")
 
 
 def _person_columns(t: PersonTables) -> list[Any]:
-    p = t.person.c
-    return [
-        p.insz,
-        p.last_name,
-        p.first_names,
-        p.birth_date,
-        p.sex,
-        p.nationality,
-        p.civil_state,
-        p.death_date,
-    ]
+    return [t.person.c[name] for name in _PERSON_OUT_COLUMNS]
 
 
 def _address_columns(t: PersonTables) -> list[Any]:
-    a = t.address.c
-    return [
-        a.insz,
-        a.street,
-        a.house_number,
-        a.postal_code,
-        a.municipality,
-        a.nis_code,
-        a.country,
-        a.start_date,
-        a.end_date,
-    ]
+    return [t.address.c[name] for name in ADDRESS_COLUMNS]
 
 
 def _period(row: Any) -> AddressPeriod:
@@ -108,186 +92,215 @@ def _period(row: Any) -> AddressPeriod:
 
 
 def _person_out(row: Any, address: AddressOut | None) -> PersonOut:
-    return PersonOut(
-        insz=row.insz,
-        last_name=row.last_name,
-        first_names=row.first_names,
-        birth_date=row.birth_date,
-        sex=row.sex,
-        nationality=row.nationality,
-        civil_state=row.civil_state,
-        death_date=row.death_date,
-        address=address,
-    )
+    return PersonOut(**{name: getattr(row, name) for name in _PERSON_OUT_COLUMNS}, address=address)
 
 
-def current_addresses(conn: Connection, tables: PersonTables, inszs: Sequence[str]) -> dict[str, AddressOut]:
-    """The current address of each person (for the deceased: the last one)."""
-    found: dict[str, tuple[bool, date, AddressOut]] = {}
-    a = tables.address.c
-    for i in range(0, len(inszs), 500):
-        rows = conn.execute(select(*_address_columns(tables)).where(a.insz.in_(inszs[i : i + 500]))).all()
-        for row in rows:
-            rank = (row.end_date is None, row.start_date)
-            best = found.get(row.insz)
-            if best is None or rank > best[:2]:
-                found[row.insz] = (*rank, _period(row).out())
-    return {insz: value[2] for insz, value in found.items()}
+class PersonRegister:
+    """The person/address operations of one register, bound to the tables of its own database.
 
-
-def identify_by_insz(conn: Connection, tables: PersonTables, *, insz: str) -> PersonOut | None:
-    row = conn.execute(select(*_person_columns(tables)).where(tables.person.c.insz == insz)).first()
-    if row is None:
-        return None
-    return _person_out(row, current_addresses(conn, tables, [insz]).get(insz))
-
-
-def search(
-    conn: Connection,
-    tables: PersonTables,
-    *,
-    last_name: str,
-    birth_date: str,
-    first_name: str | None = None,
-    sex: str | None = None,
-    tolerance_years: int = 0,
-    maximum: int = 10,
-) -> list[PersonOut]:
-    """Phonetic search (IdentifyPerson ``PhoneticCriteria``).
-
-    A person matches when the phonetic key of the last name is equal, the birth date lies in the searched
-    window (the given date — a whole month or year when incomplete — widened by ``tolerance_years`` on each
-    side; an incomplete stored date matches when its range overlaps), the sex is equal when given, and one
-    of the first names matches phonetically when ``first_name`` is given. Ranking: exact last name (ignoring
-    case, accents and spaces) first, then exact birth date, then exact first name, then INSZ.
+    Each register's ``service`` module holds one instance and exposes its methods under its own names;
+    methods take an explicit connection (or engine) and keyword-only arguments (docs/architecture.md).
     """
-    key = phonetic_key(last_name)
-    if not key:
-        return []
-    low, high = birth_window(birth_date, tolerance_years)
-    p = tables.person.c
-    query = select(*_person_columns(tables), p.last_name_norm).where(
-        p.last_name_key == key, p.birth_year.between(low.year, high.year)
-    )
-    if sex is not None:
-        query = query.where(p.sex == sex)
-    wanted_norm = normalise_name(last_name)
-    wanted_first = normalise_name(first_name) if first_name else None
-    candidates = []
-    for row in conn.execute(query):
-        first, last = date_bounds(*parse_incomplete_date(row.birth_date))
-        if last < low or first > high:
-            continue
-        if first_name is not None and not first_name_matches(first_name, row.first_names):
-            continue
-        exact_first = wanted_first is not None and wanted_first in {
-            normalise_name(n) for n in [row.first_names, *row.first_names.split()]
-        }
-        rank = (row.last_name_norm != wanted_norm, row.birth_date != birth_date, not exact_first, row.insz)
-        candidates.append((rank, row))
-    candidates.sort(key=lambda item: item[0])
-    chosen = [row for _, row in candidates[:maximum]]
-    addresses = current_addresses(conn, tables, [row.insz for row in chosen])
-    return [_person_out(row, addresses.get(row.insz)) for row in chosen]
 
+    def __init__(self, tables: PersonTables) -> None:
+        self.tables = tables
 
-def identify_person(
-    conn: Connection, tables: PersonTables, *, request: IdentifyPersonRequest, person: str | None
-) -> list[PersonOut]:
-    """``identify_person`` v1: by ``request.insz`` (or the envelope's person), else by phonetic search."""
-    if request.insz is None and request.last_name is not None:
-        assert request.birth_date is not None  # enforced by the schema
-        return search(
-            conn,
-            tables,
-            last_name=request.last_name,
-            birth_date=request.birth_date,
-            first_name=request.first_name,
-            sex=request.sex,
-            tolerance_years=request.tolerance_years,
-            maximum=request.maximum,
+    def current_addresses(self, conn: Connection, inszs: Sequence[str]) -> dict[str, AddressOut]:
+        """The current address of each person (for the deceased: the last one)."""
+        found: dict[str, tuple[bool, date, AddressOut]] = {}
+        a = self.tables.address.c
+        for i in range(0, len(inszs), 500):
+            query = select(*_address_columns(self.tables)).where(a.insz.in_(inszs[i : i + 500]))
+            for row in conn.execute(query).all():
+                rank = (row.end_date is None, row.start_date)
+                best = found.get(row.insz)
+                if best is None or rank > best[:2]:
+                    found[row.insz] = (*rank, _period(row).out())
+        return {insz: value[2] for insz, value in found.items()}
+
+    def identify_by_insz(self, conn: Connection, *, insz: str) -> PersonOut | None:
+        """The person with this INSZ, with the current address; None if the register does not hold it."""
+        query = select(*_person_columns(self.tables)).where(self.tables.person.c.insz == insz)
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        return _person_out(row, self.current_addresses(conn, [insz]).get(insz))
+
+    def search(
+        self,
+        conn: Connection,
+        *,
+        last_name: str,
+        birth_date: str,
+        first_name: str | None = None,
+        sex: str | None = None,
+        tolerance_years: int = 0,
+        maximum: int = 10,
+    ) -> list[PersonOut]:
+        """Phonetic search (IdentifyPerson ``PhoneticCriteria``).
+
+        A person matches when the phonetic key of the last name is equal, the birth date lies in the searched
+        window (the given date — a whole month or year when incomplete — widened by ``tolerance_years`` on
+        each side; an incomplete stored date matches when its range overlaps), the sex is equal when given,
+        and one of the first names matches phonetically when ``first_name`` is given. Ranking: exact last
+        name (ignoring case, accents and spaces) first, then exact birth date, then exact first name, then
+        INSZ.
+        """
+        key = phonetic_key(last_name)
+        if not key:
+            return []
+        low, high = birth_window(birth_date, tolerance_years)
+        p = self.tables.person.c
+        query = select(*_person_columns(self.tables), p.last_name_norm).where(
+            p.last_name_key == key, p.birth_year.between(low.year, high.year)
         )
-    insz = request.insz or person
-    found = identify_by_insz(conn, tables, insz=insz) if insz else None
-    return [found] if found else []
+        if sex is not None:
+            query = query.where(p.sex == sex)
+        wanted_norm = normalise_name(last_name)
+        wanted_first = normalise_name(first_name) if first_name else None
+        candidates = []
+        for row in conn.execute(query):
+            first, last = date_bounds(*parse_incomplete_date(row.birth_date))
+            if last < low or first > high:
+                continue
+            if first_name is not None and not first_name_matches(first_name, row.first_names):
+                continue
+            exact_first = wanted_first is not None and wanted_first in {
+                normalise_name(n) for n in [row.first_names, *row.first_names.split()]
+            }
+            rank = (
+                row.last_name_norm != wanted_norm,
+                row.birth_date != birth_date,
+                not exact_first,
+                row.insz,
+            )
+            candidates.append((rank, row))
+        candidates.sort(key=lambda item: item[0])
+        chosen = [row for _, row in candidates[:maximum]]
+        addresses = self.current_addresses(conn, [row.insz for row in chosen])
+        return [_person_out(row, addresses.get(row.insz)) for row in chosen]
 
+    def identify_person(
+        self, conn: Connection, *, request: IdentifyPersonRequest, person: str | None
+    ) -> list[PersonOut]:
+        """``identify_person`` v1: by ``request.insz`` (or the envelope's person), else by phonetic search."""
+        if request.insz is None and request.last_name is not None:
+            assert request.birth_date is not None  # enforced by the schema
+            criteria = request.model_dump(
+                include={"last_name", "birth_date", "first_name", "sex", "tolerance_years", "maximum"}
+            )
+            return self.search(conn, **criteria)
+        insz = request.insz or person
+        found = self.identify_by_insz(conn, insz=insz) if insz else None
+        return [found] if found else []
 
-def address_history(conn: Connection, tables: PersonTables, *, insz: str) -> list[AddressPeriod] | None:
-    """Every address period of a person, oldest first; None when the register does not hold the person."""
-    if conn.execute(select(tables.person.c.insz).where(tables.person.c.insz == insz)).first() is None:
-        return None
-    a = tables.address.c
-    rows = conn.execute(
-        select(*_address_columns(tables)).where(a.insz == insz).order_by(a.start_date, a.id)
-    ).all()
-    return [_period(row) for row in rows]
+    def address_history(self, conn: Connection, *, insz: str) -> list[AddressPeriod] | None:
+        """Every address period of a person, oldest first; None when the register does not hold the person."""
+        p = self.tables.person.c
+        if conn.execute(select(p.insz).where(p.insz == insz)).first() is None:
+            return None
+        a = self.tables.address.c
+        rows = conn.execute(
+            select(*_address_columns(self.tables)).where(a.insz == insz).order_by(a.start_date, a.id)
+        ).all()
+        return [_period(row) for row in rows]
 
+    def verify_proof(
+        self,
+        conn: Connection,
+        *,
+        insz: str,
+        sis_card_number: str | None = None,
+        identity_card_number: str | None = None,
+        person_data: PersonDataIn | None = None,
+    ) -> VerifyReply | None:
+        """Check a proof that an institution knows the person; None when the register does not hold the INSZ.
 
-def verify_proof(
-    conn: Connection,
-    tables: PersonTables,
-    *,
-    insz: str,
-    sis_card_number: str | None = None,
-    identity_card_number: str | None = None,
-    person_data: PersonDataIn | None = None,
-) -> VerifyReply | None:
-    """Check a proof that an institution knows the person; None when the register does not hold the INSZ.
+        As in IdentifyPerson ``VerificationData``, the proof holds when *one* of the given elements matches:
+        the SIS card number, the identity card number, or the person data (last name ignoring case, accents,
+        spaces and hyphens; the birth date's parts known on both sides equal; the first name, when given, one
+        of the person's first names).
+        """
+        p = self.tables.person.c
+        row = conn.execute(
+            select(
+                p.insz,
+                p.last_name_norm,
+                p.first_names,
+                p.birth_date,
+                p.sis_card_number,
+                p.identity_card_number,
+            ).where(p.insz == insz)
+        ).first()
+        if row is None:
+            return None
+        reasons: list[str] = []
+        if sis_card_number is not None:
+            if sis_card_number == row.sis_card_number:
+                return VerifyReply(match=True)
+            reasons.append("SIS card number does not match")
+        if identity_card_number is not None:
+            if identity_card_number == row.identity_card_number:
+                return VerifyReply(match=True)
+            reasons.append("identity card number does not match")
+        if person_data is not None:
+            problems = []
+            if normalise_name(person_data.last_name) != row.last_name_norm:
+                problems.append("last name")
+            if not dates_compatible(person_data.birth_date, row.birth_date):
+                problems.append("birth date")
+            if person_data.first_name is not None:
+                given = normalise_name(person_data.first_name)
+                known = {normalise_name(n) for n in [row.first_names, *row.first_names.split()]}
+                if given not in known:
+                    problems.append("first name")
+            if not problems:
+                return VerifyReply(match=True)
+            reasons.append(f"person data do not match ({', '.join(problems)})")
+        return VerifyReply(match=False, reason="; ".join(reasons))
 
-    As in IdentifyPerson ``VerificationData``, the proof holds when *one* of the given elements matches: the
-    SIS card number, the identity card number, or the person data (last name ignoring case, accents, spaces
-    and hyphens; the birth date's parts known on both sides equal; the first name, when given, one of the
-    person's first names).
-    """
-    p = tables.person.c
-    row = conn.execute(
-        select(
-            p.insz, p.last_name_norm, p.first_names, p.birth_date, p.sis_card_number, p.identity_card_number
-        ).where(p.insz == insz)
-    ).first()
-    if row is None:
-        return None
-    reasons: list[str] = []
-    if sis_card_number is not None:
-        if sis_card_number == row.sis_card_number:
-            return VerifyReply(match=True)
-        reasons.append("SIS card number does not match")
-    if identity_card_number is not None:
-        if identity_card_number == row.identity_card_number:
-            return VerifyReply(match=True)
-        reasons.append("identity card number does not match")
-    if person_data is not None:
-        problems = []
-        if normalise_name(person_data.last_name) != row.last_name_norm:
-            problems.append("last name")
-        if not dates_compatible(person_data.birth_date, row.birth_date):
-            problems.append("birth date")
-        if person_data.first_name is not None:
-            given = normalise_name(person_data.first_name)
-            known = {normalise_name(n) for n in [row.first_names, *row.first_names.split()]}
-            if given not in known:
-                problems.append("first name")
-        if not problems:
-            return VerifyReply(match=True)
-        reasons.append(f"person data do not match ({', '.join(problems)})")
-    return VerifyReply(match=False, reason="; ".join(reasons))
+    # ------------------------------------------------------------------------------------- meta, loading
 
+    def get_meta(self, conn: Connection) -> dict[str, str]:
+        m = self.tables.meta.c
+        return {row.key: row.value for row in conn.execute(select(m.key, m.value))}
 
-# ----------------------------------------------------------------------------------------------- meta
+    def set_meta(self, conn: Connection, values: dict[str, str]) -> None:
+        m = self.tables.meta
+        conn.execute(delete(m).where(m.c.key.in_(list(values))))
+        conn.execute(m.insert(), [{"key": k, "value": v} for k, v in values.items()])
 
+    def count_persons(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(self.tables.person)).scalar_one())
 
-def get_meta(conn: Connection, tables: PersonTables) -> dict[str, str]:
-    return {row.key: row.value for row in conn.execute(select(tables.meta.c.key, tables.meta.c.value))}
+    def ensure_indexes(self, conn: Connection) -> None:
+        """Re-create indexes an interrupted bulk load may have left out."""
+        ensure_indexes(conn, self.tables.loaded)
 
+    def clear_population(self, conn: Connection) -> None:
+        """Delete every row of the register (children first), the meta rows included."""
+        clear(conn, [*reversed(self.tables.loaded), self.tables.meta])
 
-def set_meta(conn: Connection, tables: PersonTables, values: dict[str, str]) -> None:
-    m = tables.meta
-    conn.execute(delete(m).where(m.c.key.in_(list(values))))
-    conn.execute(m.insert(), [{"key": k, "value": v} for k, v in values.items()])
+    @contextmanager
+    def bulk_session(self, engine: Engine) -> Iterator[Connection]:
+        """A connection tuned for bulk loading into the register's tables (:func:`bulk_session`)."""
+        with bulk_session(engine, self.tables.loaded) as conn:
+            yield conn
 
-
-def count_persons(conn: Connection, tables: PersonTables) -> int:
-    return int(conn.execute(select(func.count()).select_from(tables.person)).scalar_one())
+    def load_population(
+        self,
+        engine: Engine,
+        batches: Iterable[PopulationBatch],
+        load_batch: Callable[[Connection, PopulationBatch], int],
+    ) -> int:
+        """Bulk-load simulated batches with the register's ``load_batch``, one transaction per batch;
+        returns the number of people loaded."""
+        total = 0
+        with self.bulk_session(engine) as conn:
+            for batch in batches:
+                with conn.begin():
+                    total += load_batch(conn, batch)
+        return total
 
 
 def clear(conn: Connection, tables: Iterable[Table]) -> None:
@@ -315,14 +328,31 @@ def ensure_indexes(conn: Connection, tables: Iterable[Table]) -> None:
                     conn.execute(AddConstraint(fk))
 
 
+def analyze(conn: Connection, tables: Iterable[Table]) -> None:
+    """Refresh the planner statistics after a bulk load.
+
+    Without them PostgreSQL misjudges a freshly loaded table: a lookup by INSZ became a parallel bitmap scan
+    of 70 ms instead of a sub-millisecond index probe.
+    """
+    names = [table.name for table in tables]
+    if conn.dialect.name == "postgresql":
+        for name in names:
+            conn.exec_driver_sql(f"ANALYZE {name}")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        for name in names:
+            conn.exec_driver_sql(f"ANALYZE {name}")
+    conn.commit()
+
+
 @contextmanager
 def bulk_session(engine: Engine, tables: Sequence[Table]) -> Iterator[Connection]:
     """A connection tuned for bulk loading into ``tables`` (parents first).
 
     When all the tables are empty, their secondary indexes (and on PostgreSQL their foreign keys) are dropped
     and rebuilt at the end, which is much faster than maintaining them row by row; on SQLite foreign-key
-    checks are off and the page cache is larger for the duration. The caller commits per batch
-    (``with conn.begin(): …``).
+    checks are off and the page cache is larger for the duration. Statistics are refreshed at the end. The
+    caller commits per batch (``with conn.begin(): …``).
     """
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -347,6 +377,7 @@ def bulk_session(engine: Engine, tables: Sequence[Table]) -> Iterator[Connection
             conn.rollback()
             ensure_indexes(conn, tables)
             conn.commit()
+            analyze(conn, tables)
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")

@@ -1,8 +1,9 @@
-"""HTTP plumbing shared by the source services (the routes themselves live in each register's ``api.py``).
+"""HTTP plumbing and routes shared by the source services (each register's ``api.py`` adds its own routes).
 
 Every source: migrates its database and opens its engine when the app is created, answers ``GET /health``
 (core), refuses an unknown message type with 404 and a bad body with 422 (JSON errors from
-:mod:`kruispunt.core.web`), and closes its engine at shutdown.
+:mod:`kruispunt.core.web`), and closes its engine at shutdown. Both registers answer ``identify_person`` and
+``POST /persons/verify`` through the routes added here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from kruispunt.core.db import make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import get_settings
 from kruispunt.core.web import create_service_app
-from kruispunt.sources.common import ConsultRequest, VerifyReply, VerifyRequest, error_detail
+from kruispunt.sources.common import (
+    ConsultReply,
+    ConsultRequest,
+    DataT,
+    IdentifyPersonData,
+    IdentifyPersonRequest,
+    PersonOut,
+    VerifyReply,
+    VerifyRequest,
+    error_detail,
+)
 
 SERVED_VERSIONS = ("1",)
 
@@ -88,6 +99,39 @@ def require_person(body: ConsultRequest[Any]) -> str:
     if body.person is None:
         raise invalid(("person",), f"{body.message_type} needs the person (INSZ) in the envelope")
     return body.person
+
+
+def consult_person(
+    engine: Engine, body: ConsultRequest[Any], message_type: str, lookup: Callable[..., DataT | None]
+) -> ConsultReply[DataT]:
+    """Answer a consultation about the envelope's person with ``lookup(conn, insz=…)`` (None: no data)."""
+    check_envelope(body, message_type)
+    insz = require_person(body)
+    with engine.connect() as conn:
+        data = lookup(conn, insz=insz)
+    if data is None:
+        return ConsultReply(status="NO_DATA_FOUND")
+    return ConsultReply(status="DATA_FOUND", data=data)
+
+
+def add_identify_person_route(
+    app: FastAPI, engine: Engine, identify: Callable[..., list[PersonOut]], *, summary: str
+) -> None:
+    """``POST /consult/identify_person`` over a register's ``identify_person``."""
+
+    @app.post("/consult/identify_person", tags=["consult"], summary=summary)
+    def identify_person(body: ConsultRequest[IdentifyPersonRequest]) -> ConsultReply[IdentifyPersonData]:
+        check_envelope(body, "identify_person")
+        request = body.request
+        if request.insz is None and request.last_name is None and body.person is None:
+            raise invalid(
+                ("request",), "give request.insz, a phonetic search (last_name, birth_date) or person"
+            )
+        with engine.connect() as conn:
+            found = identify(conn, request=request, person=body.person)
+        if not found:
+            return ConsultReply[IdentifyPersonData](status="NO_DATA_FOUND")
+        return ConsultReply[IdentifyPersonData](status="DATA_FOUND", data=IdentifyPersonData(persons=found))
 
 
 def add_unknown_message_type_route(app: FastAPI, served: list[str]) -> None:

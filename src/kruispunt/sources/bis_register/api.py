@@ -12,18 +12,11 @@ from fastapi import FastAPI, HTTPException
 
 from kruispunt.sources.bis_register import service
 from kruispunt.sources.bis_register.schemas import IssueBisReply, IssueBisRequest
-from kruispunt.sources.common import (
-    ConsultReply,
-    ConsultRequest,
-    IdentifyPersonData,
-    IdentifyPersonRequest,
-    error_detail,
-)
+from kruispunt.sources.common import error_detail
 from kruispunt.sources.web import (
+    add_identify_person_route,
     add_unknown_message_type_route,
     add_verify_route,
-    check_envelope,
-    invalid,
     open_source_app,
 )
 
@@ -43,23 +36,12 @@ def create_app(url: str) -> FastAPI:
     # On PostgreSQL concurrent issuers are safe (primary key + retry in the service).
     issue_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
 
-    @app.post(
-        "/consult/identify_person",
-        tags=["consult"],
+    add_identify_person_route(
+        app,
+        engine,
+        service.identify_person,
         summary="identify_person v1 for bis numbers: by INSZ or by phonetic search",
     )
-    def identify_person(body: ConsultRequest[IdentifyPersonRequest]) -> ConsultReply[IdentifyPersonData]:
-        check_envelope(body, "identify_person")
-        request = body.request
-        if request.insz is None and request.last_name is None and body.person is None:
-            raise invalid(
-                ("request",), "give request.insz, a phonetic search (last_name, birth_date) or person"
-            )
-        with engine.connect() as conn:
-            found = service.identify_person(conn, request=request, person=body.person)
-        if not found:
-            return ConsultReply[IdentifyPersonData](status="NO_DATA_FOUND")
-        return ConsultReply[IdentifyPersonData](status="DATA_FOUND", data=IdentifyPersonData(persons=found))
 
     @app.post(
         "/persons", status_code=201, tags=["persons"], summary="Register a person and issue a bis number"

@@ -1,4 +1,5 @@
-"""Bis register logic: issuing bis numbers, identification, phonetic search, proofs, bulk load.
+"""Bis register logic: issuing bis numbers and the bulk load, on top of the person logic shared with the
+National Register (:class:`kruispunt.sources.persons.PersonRegister`: identification, search, proofs).
 
 A bis number is ``YY MM+offset DD NNN CC``: offset 40 when the sex is known (counter odd = male, even =
 female), 20 when it is not (any counter); unknown month/day are ``00``; check digits as for every INSZ
@@ -10,8 +11,7 @@ counter restarts there (the National Register's rule).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,19 +22,24 @@ from kruispunt.simulate import PopulationBatch
 from kruispunt.sources import persons
 from kruispunt.sources.bis_register.models import address_table, meta_table, person_table
 from kruispunt.sources.bis_register.schemas import AddressIn
-from kruispunt.sources.common import (
-    IdentifyPersonRequest,
-    PersonDataIn,
-    PersonOut,
-    VerifyReply,
-    normalise_name,
-    parse_incomplete_date,
-    phonetic_key,
-)
-from kruispunt.sources.persons import PersonTables
+from kruispunt.sources.common import normalise_name, parse_incomplete_date, phonetic_key
+from kruispunt.sources.persons import PersonRegister, PersonTables
 
 TABLES = PersonTables(person=person_table, address=address_table, meta=meta_table)
+REGISTER = PersonRegister(TABLES)
 _MAX_ATTEMPTS = 50
+
+# shared with the National Register: see PersonRegister for each
+identify_by_insz = REGISTER.identify_by_insz
+search = REGISTER.search
+identify_person = REGISTER.identify_person
+verify_proof = REGISTER.verify_proof
+get_meta = REGISTER.get_meta
+set_meta = REGISTER.set_meta
+count_persons = REGISTER.count_persons
+ensure_indexes = REGISTER.ensure_indexes
+clear_population = REGISTER.clear_population
+bulk_session = REGISTER.bulk_session
 
 
 class BisNumbersExhausted(RuntimeError):
@@ -141,60 +146,6 @@ def issue_bis_number(
     raise BisNumberContention("could not allocate a bis number (too much contention)")
 
 
-def identify_by_insz(conn: Connection, *, insz: str) -> PersonOut | None:
-    """The person with this bis number, with the current address; None if not held."""
-    return persons.identify_by_insz(conn, TABLES, insz=insz)
-
-
-def search(
-    conn: Connection,
-    *,
-    last_name: str,
-    birth_date: str,
-    first_name: str | None = None,
-    sex: str | None = None,
-    tolerance_years: int = 0,
-    maximum: int = 10,
-) -> list[PersonOut]:
-    """Phonetic search; see :func:`kruispunt.sources.persons.search` for matching and ranking."""
-    return persons.search(
-        conn,
-        TABLES,
-        last_name=last_name,
-        birth_date=birth_date,
-        first_name=first_name,
-        sex=sex,
-        tolerance_years=tolerance_years,
-        maximum=maximum,
-    )
-
-
-def identify_person(
-    conn: Connection, *, request: IdentifyPersonRequest, person: str | None
-) -> list[PersonOut]:
-    """``identify_person`` v1 for bis numbers: by INSZ or by phonetic search."""
-    return persons.identify_person(conn, TABLES, request=request, person=person)
-
-
-def verify_proof(
-    conn: Connection,
-    *,
-    insz: str,
-    sis_card_number: str | None = None,
-    identity_card_number: str | None = None,
-    person_data: PersonDataIn | None = None,
-) -> VerifyReply | None:
-    """Check a proof of knowledge of the person; None when the register does not hold the INSZ."""
-    return persons.verify_proof(
-        conn,
-        TABLES,
-        insz=insz,
-        sis_card_number=sis_card_number,
-        identity_card_number=identity_card_number,
-        person_data=person_data,
-    )
-
-
 # ------------------------------------------------------------------------------------------- loading
 
 BIS_PERSON_COLUMNS = (*persons.PERSON_COLUMNS, "number_prefix", "counter")
@@ -210,40 +161,6 @@ def load_batch(conn: Connection, batch: PopulationBatch) -> int:
     return len(positions)
 
 
-@contextmanager
-def bulk_session(engine: Engine) -> Iterator[Connection]:
-    """A connection tuned for :func:`load_batch` calls (:func:`kruispunt.sources.persons.bulk_session`)."""
-    with persons.bulk_session(engine, [TABLES.person, TABLES.address]) as conn:
-        yield conn
-
-
 def load_population(engine: Engine, batches: Iterable[PopulationBatch]) -> int:
     """Bulk-load the bis people of simulated batches, one transaction per batch; returns how many."""
-    total = 0
-    with bulk_session(engine) as conn:
-        for batch in batches:
-            with conn.begin():
-                total += load_batch(conn, batch)
-    return total
-
-
-def ensure_indexes(conn: Connection) -> None:
-    """Re-create indexes an interrupted bulk load may have left out."""
-    persons.ensure_indexes(conn, [TABLES.person, TABLES.address])
-
-
-def clear_population(conn: Connection) -> None:
-    """Delete every person, address and meta row."""
-    persons.clear(conn, [TABLES.address, TABLES.person, TABLES.meta])
-
-
-def get_meta(conn: Connection) -> dict[str, str]:
-    return persons.get_meta(conn, TABLES)
-
-
-def set_meta(conn: Connection, values: dict[str, str]) -> None:
-    persons.set_meta(conn, TABLES, values)
-
-
-def count_persons(conn: Connection) -> int:
-    return persons.count_persons(conn, TABLES)
+    return REGISTER.load_population(engine, batches, load_batch)

@@ -1,4 +1,6 @@
-"""National Register logic: identification, phonetic search, household, address history, proofs, bulk load.
+"""National Register logic: household and address history on top of the person logic shared with the bis
+register (:class:`kruispunt.sources.persons.PersonRegister`: identification, phonetic search, proofs, meta,
+bulk-load sessions), and the bulk load of simulated people.
 
 Functions take an explicit connection and keyword-only arguments (docs/architecture.md); the API module
 only translates HTTP to these calls.
@@ -6,57 +8,39 @@ only translates HTTP to these calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import numpy as np
 from sqlalchemy import Connection, Engine, select
 
 from kruispunt.simulate import PopulationBatch
 from kruispunt.sources import persons
-from kruispunt.sources.common import IdentifyPersonRequest, PersonDataIn, PersonOut, VerifyReply
 from kruispunt.sources.national_register.models import address_table, member_table, meta_table, person_table
-from kruispunt.sources.national_register.schemas import AddressPeriodOut, FamilyCompositionData, MemberOut
-from kruispunt.sources.persons import AddressPeriod, PersonTables
+from kruispunt.sources.national_register.schemas import (
+    AddressHistoryData,
+    AddressPeriodOut,
+    FamilyCompositionData,
+    MemberOut,
+)
+from kruispunt.sources.persons import PersonRegister, PersonTables
 
-TABLES = PersonTables(person=person_table, address=address_table, meta=meta_table)
 _MEMBER = member_table
+TABLES = PersonTables(person=person_table, address=address_table, meta=meta_table, dependents=(_MEMBER,))
+REGISTER = PersonRegister(TABLES)
 _RELATIONSHIP_ORDER = {"head": 0, "spouse": 1, "partner": 2, "child": 3, "other": 4}
 
-
-def identify_by_insz(conn: Connection, *, insz: str) -> PersonOut | None:
-    """The person with this national-register number, with the current address; None if not held."""
-    return persons.identify_by_insz(conn, TABLES, insz=insz)
-
-
-def search(
-    conn: Connection,
-    *,
-    last_name: str,
-    birth_date: str,
-    first_name: str | None = None,
-    sex: str | None = None,
-    tolerance_years: int = 0,
-    maximum: int = 10,
-) -> list[PersonOut]:
-    """Phonetic search; see :func:`kruispunt.sources.persons.search` for matching and ranking."""
-    return persons.search(
-        conn,
-        TABLES,
-        last_name=last_name,
-        birth_date=birth_date,
-        first_name=first_name,
-        sex=sex,
-        tolerance_years=tolerance_years,
-        maximum=maximum,
-    )
-
-
-def identify_person(
-    conn: Connection, *, request: IdentifyPersonRequest, person: str | None
-) -> list[PersonOut]:
-    """``identify_person`` v1: by ``request.insz`` (or the envelope's person) or by phonetic search."""
-    return persons.identify_person(conn, TABLES, request=request, person=person)
+# shared with the bis register: see PersonRegister for each
+identify_by_insz = REGISTER.identify_by_insz
+search = REGISTER.search
+identify_person = REGISTER.identify_person
+address_history = REGISTER.address_history
+verify_proof = REGISTER.verify_proof
+get_meta = REGISTER.get_meta
+set_meta = REGISTER.set_meta
+count_persons = REGISTER.count_persons
+ensure_indexes = REGISTER.ensure_indexes
+clear_population = REGISTER.clear_population
+bulk_session = REGISTER.bulk_session
 
 
 def family_composition(conn: Connection, *, insz: str) -> FamilyCompositionData | None:
@@ -87,56 +71,17 @@ def family_composition(conn: Connection, *, insz: str) -> FamilyCompositionData 
     )
     return FamilyCompositionData(
         household_id=household_id,
-        members=[
-            MemberOut(
-                insz=r.insz,
-                last_name=r.last_name,
-                first_names=r.first_names,
-                birth_date=r.birth_date,
-                sex=r.sex,
-                relationship=r.relationship,
-            )
-            for r in rows
-        ],
+        members=[MemberOut.model_validate(r, from_attributes=True) for r in rows],
     )
 
 
-def address_history(conn: Connection, *, insz: str) -> list[AddressPeriod] | None:
-    """All main residences of the person, oldest first; None when the person is not held."""
-    return persons.address_history(conn, TABLES, insz=insz)
-
-
-def address_history_out(periods: list[AddressPeriod]) -> list[AddressPeriodOut]:
-    return [
-        AddressPeriodOut(
-            street=a.street,
-            house_number=a.house_number,
-            postal_code=a.postal_code,
-            municipality=a.municipality,
-            nis_code=a.nis_code,
-            start=a.start,
-            end=a.end,
-        )
-        for a in periods
-    ]
-
-
-def verify_proof(
-    conn: Connection,
-    *,
-    insz: str,
-    sis_card_number: str | None = None,
-    identity_card_number: str | None = None,
-    person_data: PersonDataIn | None = None,
-) -> VerifyReply | None:
-    """Check a proof of knowledge of the person; None when the register does not hold the INSZ."""
-    return persons.verify_proof(
-        conn,
-        TABLES,
-        insz=insz,
-        sis_card_number=sis_card_number,
-        identity_card_number=identity_card_number,
-        person_data=person_data,
+def address_history_data(conn: Connection, *, insz: str) -> AddressHistoryData | None:
+    """``address_history`` v1: all main residences of the person, oldest first; None when there are none."""
+    periods = address_history(conn, insz=insz)
+    if not periods:
+        return None
+    return AddressHistoryData(
+        addresses=[AddressPeriodOut.model_validate(a, from_attributes=True) for a in periods]
     )
 
 
@@ -167,40 +112,6 @@ def load_batch(conn: Connection, batch: PopulationBatch) -> int:
     return len(positions)
 
 
-@contextmanager
-def bulk_session(engine: Engine) -> Iterator[Connection]:
-    """A connection tuned for :func:`load_batch` calls (:func:`kruispunt.sources.persons.bulk_session`)."""
-    with persons.bulk_session(engine, [TABLES.person, TABLES.address, _MEMBER]) as conn:
-        yield conn
-
-
 def load_population(engine: Engine, batches: Iterable[PopulationBatch]) -> int:
     """Bulk-load simulated batches, one transaction per batch; returns the number of people loaded."""
-    total = 0
-    with bulk_session(engine) as conn:
-        for batch in batches:
-            with conn.begin():
-                total += load_batch(conn, batch)
-    return total
-
-
-def ensure_indexes(conn: Connection) -> None:
-    """Re-create indexes an interrupted bulk load may have left out."""
-    persons.ensure_indexes(conn, [TABLES.person, TABLES.address, _MEMBER])
-
-
-def clear_population(conn: Connection) -> None:
-    """Delete every person, address, household membership and meta row."""
-    persons.clear(conn, [_MEMBER, TABLES.address, TABLES.person, TABLES.meta])
-
-
-def get_meta(conn: Connection) -> dict[str, str]:
-    return persons.get_meta(conn, TABLES)
-
-
-def set_meta(conn: Connection, values: dict[str, str]) -> None:
-    persons.set_meta(conn, TABLES, values)
-
-
-def count_persons(conn: Connection) -> int:
-    return persons.count_persons(conn, TABLES)
+    return REGISTER.load_population(engine, batches, load_batch)

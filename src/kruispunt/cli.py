@@ -121,8 +121,11 @@ def bench_hub(
     ] = 10.0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=1024)] = 64,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, max=64, help="Processes of the hub and of the baseline proxy.")
-    ] = 1,
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Processes of the hub and of the baseline proxy (one per core)."
+        ),
+    ] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
 ) -> None:
     """Hub pipeline vs a bare pass-through proxy to the same provider stub, same load, same run."""

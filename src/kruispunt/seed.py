@@ -27,7 +27,7 @@ from kruispunt.network.registry import Institution, Registry
 from kruispunt.simulate.population import iter_population
 
 INTEGRATION_START = date(2024, 3, 1)
-OCMW_SHARE = 0.05  # share of an OCMW's residents with a social-integration file
+OCMW_SHARE = 0.15  # share of an OCMW's residents with a file (generous, so the demo has examples)
 MUTUALITY_SHARE = 0.10  # share of all people affiliated with each demo mutuality
 # the municipality of each demo OCMW (NIS code), matched by name
 OCMW_MUNICIPALITIES = {"Gent": 44021, "Antwerpen": 11002, "Charleroi": 52011}

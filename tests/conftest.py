@@ -64,3 +64,14 @@ def fresh_db(backend: str, tmp_path: Path) -> Iterator[Callable[[str], str]]:
     yield make
     for url in created:
         drop_database(url)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly whether the PostgreSQL variants of the storage tests ran."""
+    if "reason" not in _pg_state:
+        return
+    reason = _pg_state["reason"]
+    if reason is None:
+        terminalreporter.write_line(f"PostgreSQL storage tests: ran against {POSTGRES_URL}")
+    else:
+        terminalreporter.write_line(f"PostgreSQL storage tests: SKIPPED — {reason}", yellow=True, bold=True)

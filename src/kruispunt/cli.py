@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from kruispunt.attest.cli import app as attest_app
 from kruispunt.audit.cli import app as audit_app
 from kruispunt.ids.cli import app as id_app
 from kruispunt.network.cli import app as network_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(id_app, name="id", help="Check identifiers (INSZ, KBO, RSZ, Dimona period).")
 app.add_typer(audit_app, name="audit", help="The tamper-evident log.")
 app.add_typer(network_app, name="network", help="Registry, deliberations and reference directory.")
+app.add_typer(attest_app, name="attest", help="Signed electronic attestations (verify offline).")
 
 bench_app = typer.Typer(help="Benchmarks (code in bench/ at the repository root).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")

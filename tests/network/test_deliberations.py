@@ -32,7 +32,7 @@ ON = dt.date(2025, 6, 1)
 
 
 def test_repository_deliberations_load(deliberations: DeliberationIndex) -> None:
-    assert [d.id for d in deliberations.all()] == ["16/082", "24/001", "24/002", "24/003", "24/004"]
+    assert [d.id for d in deliberations.all()][:5] == ["16/082", "24/001", "24/002", "24/003", "24/004"]
     social = deliberations.get("24/001")
     assert social is not None
     assert social.legal_contexts == ("PCSA:SOCIAL_INQUIRY",)
@@ -40,7 +40,7 @@ def test_repository_deliberations_load(deliberations: DeliberationIndex) -> None
     assert [(c.sector, c.code) for c in social.capacities] == [(17, 1), (17, 2), (17, 3), (17, 4)]
     assert social.requires_integration
     assert deliberations.get("99/999") is None
-    assert len(deliberations) == 5
+    assert len(deliberations) == len(list(DELIBERATIONS_DIR.glob("*.yaml")))
     assert deliberations.get("16/082").to_dict()["valid_to"] == "2019-12-31"  # type: ignore[union-attr]
 
 

@@ -110,7 +110,7 @@ def test_identify_by_sector_pair(registry: Registry) -> None:
         registry.identify(sector=99, institution_type=9)
     assert unknown.value.code == "UNKNOWN_SECTOR"
     with pytest.raises(UnknownInstitution) as empty:
-        registry.identify(sector=1, institution_type=0)  # a real sector without an institution in the demo
+        registry.identify(sector=2, institution_type=0)  # a real sector without an institution in the demo
     assert empty.value.code == "NO_INSTITUTION"
     with pytest.raises(UnknownInstitution) as missing:
         registry.identify()

@@ -27,7 +27,11 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-Knows = Literal["directory", "national_register_numbers", "bis_numbers"]
+Knows = Literal["directory", "secondary_network", "national_register_numbers", "bis_numbers"]
+"""How the hub decides that a provider knows a person: an active directory line of the provider itself
+(``directory``), of any member of the secondary network the provider manages (``secondary_network``: the
+hub routes to the managing institution, which routes to the member), or every national-register / bis
+number."""
 
 LIST_ITEMS = "[]"
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\])?$")
@@ -178,6 +182,31 @@ def filter_reply(
     return compile_fields(allowed_fields).apply(data)
 
 
+def _has_type(schema: Mapping[str, Any], kind: str) -> bool:
+    declared = schema.get("type")
+    return declared == kind or (isinstance(declared, list) and kind in declared)
+
+
+def schema_leaf_paths(schema: Mapping[str, Any], base: str = "") -> list[str]:
+    """The field paths of a reply JSON Schema: objects by ``properties``, lists by ``items`` (``name[]``).
+
+    A scalar, a list of scalars or an object without ``properties`` is a leaf. This is how a message type's
+    ``reply_fields`` are derived from its ``reply_schema``, so the reply is defined once.
+    """
+    properties = schema.get("properties")
+    if _has_type(schema, "object") and isinstance(properties, Mapping) and properties:
+        paths: list[str] = []
+        for name, sub in properties.items():
+            paths.extend(schema_leaf_paths(sub, f"{base}.{name}" if base else str(name)))
+        return paths
+    items = schema.get("items")
+    if base and _has_type(schema, "array") and isinstance(items, Mapping):
+        inner = items.get("properties")
+        if _has_type(items, "object") and isinstance(inner, Mapping) and inner:
+            return schema_leaf_paths(items, f"{base}[]")
+    return [base] if base else []
+
+
 def path_is_within(path: str, reply_fields: Iterable[str]) -> bool:
     """Whether ``path`` is one of ``reply_fields`` or a prefix of one (at a segment boundary)."""
     tokens = path_tokens(path)
@@ -212,6 +241,7 @@ class MessageType:
     request_schema: Mapping[str, Any]
     reply_fields: tuple[str, ...]
     soap: SoapBinding | None = None
+    reply_schema: Mapping[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -247,12 +277,14 @@ class _MessageTypeModel(BaseModel):
     person: Literal["required", "optional"]
     providers: list[_ProviderModel] = Field(min_length=1)
     request_schema: dict[str, Any]
-    reply_fields: list[str] = Field(min_length=1)
+    reply_schema: dict[str, Any] | None = None
+    reply_fields: list[str] | None = Field(default=None, min_length=1)
     soap: _SoapModel | None = None
 
 
 class _CatalogueModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    definitions: dict[str, Any] | None = None  # YAML anchors shared by the message types; not used directly
     message_types: list[_MessageTypeModel]
 
 
@@ -326,12 +358,27 @@ class Catalogue:
                 raise CatalogueError(
                     f"{label}: request_schema is not a valid JSON Schema: {exc.message}"
                 ) from exc
-            for path in m.reply_fields:
+            if (m.reply_schema is None) == (m.reply_fields is None):
+                raise CatalogueError(f"{label}: give exactly one of reply_schema and reply_fields")
+            if m.reply_schema is not None:
+                try:
+                    Draft202012Validator.check_schema(m.reply_schema)
+                except SchemaError as exc:
+                    raise CatalogueError(
+                        f"{label}: reply_schema is not a valid JSON Schema: {exc.message}"
+                    ) from exc
+                reply_fields = schema_leaf_paths(m.reply_schema)
+                if not reply_fields:
+                    raise CatalogueError(f"{label}: reply_schema describes no fields")
+            else:
+                assert m.reply_fields is not None
+                reply_fields = m.reply_fields
+            for path in reply_fields:
                 try:
                     path_tokens(path)
                 except ValueError as exc:
                     raise CatalogueError(f"{label}: {exc}") from exc
-            if len(set(m.reply_fields)) != len(m.reply_fields):
+            if len(set(reply_fields)) != len(reply_fields):
                 raise CatalogueError(f"{label}: reply_fields lists a path twice")
             types.append(
                 MessageType(
@@ -342,8 +389,9 @@ class Catalogue:
                     person=m.person,
                     providers=tuple(Provider(p.institution, p.knows) for p in m.providers),
                     request_schema=m.request_schema,
-                    reply_fields=tuple(m.reply_fields),
+                    reply_fields=tuple(reply_fields),
                     soap=SoapBinding(m.soap.service_id, m.soap.version) if m.soap else None,
+                    reply_schema=m.reply_schema,
                 )
             )
         return cls(types)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
@@ -324,7 +324,8 @@ class DirectoryReader:
     """
 
     _SQL = (
-        "SELECT institution, capacity, start, id FROM person_line WHERE insz = {p} AND start <= {p} "
+        "SELECT institution, capacity, start, id, sector, institution_type FROM person_line "
+        "WHERE insz = {p} AND start <= {p} "
         'AND ("end" IS NULL OR "end" >= {p})'
     )
 
@@ -354,9 +355,14 @@ class DirectoryReader:
         capacities: Collection[int],
         institutions: Collection[str],
         on: dt.date,
+        managed: Mapping[int, str] | None = None,
     ) -> tuple[int | None, set[str]]:
         """(capacity of the line by which ``institution_kbo`` integrated ``insz`` in one of ``capacities``
-        on ``on`` — the latest-started — or None; which of ``institutions`` know ``insz`` on ``on``)."""
+        on ``on`` — the latest-started — or None; which of ``institutions`` know ``insz`` on ``on``).
+
+        ``managed`` maps a sector to the KBO of the institution managing its secondary network: an active
+        line of any member of that sector (institution type ≠ 0) makes the managing institution "know" the
+        person, because it routes the message on to that member."""
         day: Any = on.isoformat() if self._sqlite else on
         try:
             cursor = self._connection().execute(self._sql, (insz, day, day))
@@ -366,9 +372,11 @@ class DirectoryReader:
             raise
         best: tuple[Any, int, int] | None = None
         knowing: set[str] = set()
-        for institution, capacity, start, line_id in rows:
+        for institution, capacity, start, line_id, sector, institution_type in rows:
             if institution in institutions:
                 knowing.add(institution)
+            if managed and institution_type != 0 and sector in managed:
+                knowing.add(managed[sector])
             if institution == institution_kbo and capacity in capacities:
                 key = (start, line_id, capacity)
                 if best is None or key[:2] > best[:2]:

@@ -173,6 +173,11 @@ class ConsultRequest(BaseModel, Generic[BodyT]):
     person: Insz | None = Field(default=None, description="INSZ the message is about, when there is one")
     request: BodyT
     requester: Requester
+    provider: str | None = Field(
+        default=None,
+        pattern=r"^[01][0-9]{9}$",
+        description="KBO of the institution the hub addressed (several institutions may share one service)",
+    )
 
 
 class ConsultReply(BaseModel, Generic[DataT]):

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kruispunt.sources.common import PersonOut
+
 
 class EmptyRequest(BaseModel):
     """Body of ``family_composition`` and ``address_history`` v1: ``{}`` (the person is in the envelope)."""
@@ -40,3 +42,11 @@ class AddressPeriodOut(BaseModel):
 
 class AddressHistoryData(BaseModel):
     addresses: list[AddressPeriodOut]
+
+
+class SocialInquiryData(BaseModel):
+    """The National Register's part of ``social_inquiry`` v1: the person and the household they live in
+    (the other sources add employment, unemployment and health-insurance parts)."""
+
+    person: PersonOut
+    household: list[MemberOut]

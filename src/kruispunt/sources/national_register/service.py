@@ -21,6 +21,7 @@ from kruispunt.sources.national_register.schemas import (
     AddressPeriodOut,
     FamilyCompositionData,
     MemberOut,
+    SocialInquiryData,
 )
 from kruispunt.sources.persons import PersonRegister, PersonTables
 
@@ -73,6 +74,15 @@ def family_composition(conn: Connection, *, insz: str) -> FamilyCompositionData 
         household_id=household_id,
         members=[MemberOut.model_validate(r, from_attributes=True) for r in rows],
     )
+
+
+def social_inquiry(conn: Connection, *, insz: str) -> SocialInquiryData | None:
+    """``social_inquiry`` v1, the National Register's part: the person and their household."""
+    person = identify_by_insz(conn, insz=insz)
+    if person is None:
+        return None
+    household = family_composition(conn, insz=insz)
+    return SocialInquiryData(person=person, household=household.members if household else [])
 
 
 def address_history_data(conn: Connection, *, insz: str) -> AddressHistoryData | None:

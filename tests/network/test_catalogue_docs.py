@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from kruispunt.core.settings import REPO_ROOT
-from kruispunt.network.catalogue import Catalogue
+from kruispunt.network.catalogue import Catalogue, MessageType
 from kruispunt.network.catalogue_docs import anchor, render_markdown
 from kruispunt.network.cli import app
 from kruispunt.network.deliberations import DeliberationIndex
 from kruispunt.network.registry import Registry
+from kruispunt.network.xsd import field_rows, message_shape
 
 from .conftest import DELIBERATIONS_DIR
 
@@ -41,12 +41,18 @@ def test_every_message_type_and_deliberation_appears(
     for mt in catalogue.all():
         assert f"## `{mt.name}` v{mt.version}" in text
         assert f"](#{anchor(mt)})" in text  # in the table of contents
-        schema = json.dumps(mt.request_schema, indent=2, sort_keys=True, ensure_ascii=False)
-        assert f"```json\n{schema}\n```" in text
+        section = _section(text, mt)
+        for row in field_rows(message_shape(mt, "request")):
+            assert f"| `{row.path}` |" in section, (mt.key, row.path)
+        if not mt.request_schema.get("properties"):
+            assert "No fields: the request body is an empty object `{}`." in section
         for path in mt.reply_fields:
-            assert f"- `{path}`" in text
+            assert f"| `{path}` |" in section, (mt.key, path)
         for provider in mt.providers:
-            assert f"KBO `{provider.institution}`" in text
+            assert f"| `{provider.institution}` |" in section
+            assert f"(`{provider.knows}`)" in section
+        for file in ("request.schema.json", "reply.schema.json", f"{mt.name}.xsd"):
+            assert f"`GET /hub/catalogue/{mt.name}/{mt.version}/{file}`" in section
         if mt.soap is not None:
             assert mt.soap.service_id in text
     assert len(deliberations) > 0
@@ -57,14 +63,52 @@ def test_every_message_type_and_deliberation_appears(
         assert f"from {d.valid_from.isoformat()} to " in text
 
 
+def _section(text: str, mt: MessageType) -> str:
+    return text.split(f'<a id="{anchor(mt)}"></a>', 1)[1].split('<a id="', 1)[0]
+
+
+def test_tables_show_types_constraints_combinations_and_who_sees_what(
+    catalogue: Catalogue, deliberations: DeliberationIndex, registry: Registry
+) -> None:
+    text = _render(catalogue, deliberations, registry)
+    identify = catalogue.get("identify_person", "1")
+    assert identify is not None
+    section = _section(text, identify)
+    assert "| `insz` | string | no | pattern `^[0-9]{11}$` |" in section
+    assert "| `tolerance_years` | integer | no | 0 ≤ value ≤ 10 |" in section
+    assert "`^[0-9]{4}-(0[0-9]\\|1[0-2])-" in section  # pipes escaped inside a table cell
+    assert "> Exactly one of: (1) search by INSZ" in section
+    # the reply table has one column per deliberation opening the type; 24/002 may not see nationality
+    header = next(line for line in section.splitlines() if line.startswith("| Field | Type | Constraints"))
+    opening = [d.id for d in deliberations.all() if identify.key in d.message_types]
+    assert header.endswith("".join(f" {i} |" for i in opening))
+    nationality = next(line for line in section.splitlines() if line.startswith("| `persons[].nationality`"))
+    cells = [c.strip() for c in nationality.strip("|").split("|")][3:]
+    assert dict(zip(opening, cells, strict=True))["24/002"] == "—"
+    assert dict(zip(opening, cells, strict=True))["24/001"] == "✓"
+    assert "| `PCSA:SOCIAL_INQUIRY` | 24/001 |" in section
+
+
+def test_providers_say_how_they_know_the_person(
+    catalogue: Catalogue, deliberations: DeliberationIndex, registry: Registry
+) -> None:
+    text = _render(catalogue, deliberations, registry)
+    modes = {p.knows for mt in catalogue.all() for p in mt.providers}
+    assert "(`national_register_numbers`)" in text
+    if "secondary_network" in modes:
+        assert "member of the secondary network it manages" in text
+    for mt in catalogue.all():
+        for p in mt.providers:
+            inst = registry.institution(p.institution)
+            assert inst is not None
+            assert f"| {inst.name} | `{p.institution}` |" in _section(text, mt)
+
+
 def test_each_deliberation_is_listed_under_each_of_its_message_types(
     catalogue: Catalogue, deliberations: DeliberationIndex, registry: Registry
 ) -> None:
     text = _render(catalogue, deliberations, registry)
-    sections = {
-        mt.key: text.split(f'<a id="{anchor(mt)}"></a>', 1)[1].split('<a id="', 1)[0]
-        for mt in catalogue.all()
-    }
+    sections = {mt.key: _section(text, mt) for mt in catalogue.all()}
     for d in deliberations.all():
         for key in d.message_types:
             assert f"#### Deliberation {d.id}" in sections[key], (d.id, key)

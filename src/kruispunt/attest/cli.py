@@ -1,4 +1,5 @@
-"""``kruispunt attest …``: verify an electronic attestation offline with the network's published keys.
+"""``kruispunt attest …``: verify an electronic attestation offline with the network's published keys, which
+``keys`` downloads from a hub (``--hub URL``) or collects from a key folder (``--dir DIR``).
 
 Exit codes of ``verify``: 0 — signature valid and in force on the date; 1 — refused (the reason is printed),
 including "signature valid but expired / not yet valid"; 2 — a file cannot be read, the key set is unusable,
@@ -94,3 +95,62 @@ def verify_command(
         )
         typer.echo(f"  legal basis: {a.legal_basis}")
     raise typer.Exit(code=0 if result.in_force else 1)
+
+
+@app.command("keys")
+def keys_command(
+    hub: Annotated[
+        str | None, typer.Option("--hub", help="Download from this hub (base URL; GET <URL>/hub/keys).")
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Collect offline from this folder of <kbo>.jwk.json files.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JWKS here (default: stdout).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the hub.")] = 10.0,
+) -> None:
+    """Save the network's published keys (JWKS) for ``verify --keys``; exit 1 bad key file, 2 unreadable."""
+    from kruispunt.attest.jwks import collect_jwks, dump_jwks, write_jwks
+
+    if (hub is None) == (folder is None):
+        raise _fail("give exactly one of --hub URL and --dir DIR", as_json=False, code=2)
+    if folder is not None:
+        if not folder.is_dir():
+            raise _fail(f"key folder {folder} does not exist", as_json=False, code=2)
+        try:
+            jwks = collect_jwks(folder)
+        except AttestationError as exc:
+            raise _fail(exc.reason, as_json=False, code=1) from exc
+        source = str(folder)
+    else:
+        assert hub is not None
+        jwks = _download_jwks(hub, timeout)
+        source = hub
+    if out is None:
+        typer.echo(dump_jwks(jwks), nl=False)
+    else:
+        write_jwks(out, jwks)
+    where = f"to {out}" if out is not None else "to stdout"
+    typer.echo(f"{len(jwks['keys'])} key(s) from {source} written {where}", err=True)
+
+
+def _download_jwks(hub: str, timeout: float) -> dict[str, Any]:
+    import httpx
+
+    url = hub.rstrip("/")
+    if not url.endswith("/hub/keys"):
+        url += "/hub/keys"
+    try:
+        response = httpx.get(url, timeout=timeout, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot fetch {url}: {exc}", as_json=False, code=2) from exc
+    if response.status_code != 200:
+        raise _fail(f"{url} answered HTTP {response.status_code}", as_json=False, code=2)
+    try:
+        doc = response.json()
+    except ValueError as exc:
+        raise _fail(f"{url} did not answer JSON: {exc}", as_json=False, code=2) from exc
+    try:
+        KeySet.from_jwks(doc)
+    except AttestationError as exc:
+        raise _fail(f"key set from {url} refused: {exc.reason}", as_json=False, code=2) from exc
+    return {"keys": list(doc["keys"])}

@@ -1,24 +1,55 @@
 """Reference documentation of the message catalogue, generated as Markdown (``kruispunt network docs``).
 
-Per message type: what it is, whether the person's INSZ is required, its SOAP binding, its providers, its
-request JSON Schema, its reply fields and every deliberation that opens it (requesters, legal contexts,
-capacities, the fields that deliberation may see, validity). The output is deterministic — no timestamps, no
-"expired" computed against today — so the committed file can be checked for being up to date.
+Per message type: what it is, whether the person's INSZ is required, its SOAP binding, where the hub serves
+its JSON Schemas and XSD, its providers (and how each knows the person), its request fields and reply fields
+as compact tables (the reply table shows which deliberation may see which field), the legal contexts under
+which it may be asked, and every deliberation that opens it (requesters, legal contexts, capacities, the
+fields it may see, validity). The output is deterministic — no timestamps, no "expired" computed against
+today — so the committed file can be checked for being up to date.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
-from kruispunt.network.catalogue import Catalogue, MessageType, Provider
+from kruispunt.network.catalogue import Catalogue, MessageType, Provider, path_tokens
 from kruispunt.network.deliberations import Deliberation, DeliberationIndex, RequesterRule
 from kruispunt.network.registry import Registry
+from kruispunt.network.xsd import (
+    combination_notes,
+    constraints,
+    field_rows,
+    find_field,
+    message_shape,
+    root_name,
+    target_namespace,
+    type_label,
+    xsd_file_name,
+)
 
 COMMAND = "kruispunt network docs"
+CATALOGUE_ROUTE = "/hub/catalogue"
+
+XML_CONVENTION = (
+    "Each message type's XSD is generated from its JSON Schemas: target namespace "
+    "`urn:kruispunt:messages:<name>:v<version>`, global elements `<Name>Request` (the request body) and "
+    "`<Name>Reply` (the reply data).",
+    "",
+    "- an object is a sequence of one element per property, in the schema's order; members the schema does "
+    "not declare are not represented;",
+    "- a list is its element repeated, without a wrapper (`<members>…</members><members>…</members>`); an "
+    "empty list is no element; a list inside a list repeats `item`;",
+    '- `required` gives `minOccurs="1"` in requests; in replies every element is optional, since the hub '
+    "removes what the requester's deliberation does not allow;",
+    "- `pattern`, `enum`, `minLength`/`maxLength` and `minimum`/`maximum` become facets; `format: date` is "
+    "`xs:date`, `integer` `xs:integer`, `number` `xs:decimal`, `boolean` `xs:boolean`;",
+    '- a value that may be null is `nillable`, and JSON `null` is written `xsi:nil="true"`;',
+    "- `oneOf`/`anyOf`/`not` become the union of the properties, all optional, with an annotation saying "
+    "which combinations the JSON Schema enforces (the XSD alone does not).",
+)
 
 _KNOWS = {
-    "directory": "the reference directory (persons integrated for this provider)",
+    "directory": "an active line in the reference directory (persons it integrated)",
     "national_register_numbers": "every national-register number",
     "bis_numbers": "every BIS number",
 }
@@ -29,8 +60,19 @@ def anchor(mt: MessageType) -> str:
     return f"{mt.name}-v{mt.version}".replace(".", "-")
 
 
+def route(mt: MessageType, file: str | None = None) -> str:
+    """The hub route of a message type (``/hub/catalogue/<name>/<version>``) or of one of its files."""
+    base = f"{CATALOGUE_ROUTE}/{mt.name}/{mt.version}"
+    return f"{base}/{file}" if file else base
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _cell(text: str) -> str:
+    """Text safe in a Markdown table cell (one line, pipes escaped)."""
+    return _one_line(text).replace("|", "\\|")
 
 
 def _institution(registry: Registry, kbo: str) -> str:
@@ -38,9 +80,25 @@ def _institution(registry: Registry, kbo: str) -> str:
     return f"{inst.name} (KBO `{kbo}`)" if inst is not None else f"KBO `{kbo}` (not in the registry)"
 
 
-def _provider(registry: Registry, provider: Provider) -> str:
-    how = _KNOWS.get(provider.knows, provider.knows)
-    return f"{_institution(registry, provider.institution)} — knows a person by {how} (`{provider.knows}`)"
+def _short_institution(registry: Registry, kbo: str) -> str:
+    inst = registry.institution(kbo)
+    return inst.name if inst is not None else f"KBO {kbo}"
+
+
+def _knows(registry: Registry, provider: Provider) -> str:
+    if provider.knows == "secondary_network":
+        inst = registry.institution(provider.institution)
+        sector = registry.sector(inst.sector, 0) if inst is not None else None
+        members = f"sector {inst.sector}" if inst is not None else "its sector"
+        if sector is not None:
+            members += f", {sector.name_nl}"
+        how = (
+            f"an active directory line of any member of the secondary network it manages ({members}); "
+            "the hub routes to it and it routes to the member"
+        )
+    else:
+        how = _KNOWS.get(provider.knows, provider.knows)
+    return f"{how} (`{provider.knows}`)"
 
 
 def _requester(registry: Registry, rule: RequesterRule) -> str:
@@ -61,8 +119,106 @@ def _capacity(registry: Registry, sector: int, code: int) -> str:
     return f"`{sector}/{code}`{label}"
 
 
-def _code_list(items: Iterable[str]) -> list[str]:
-    return [f"  - `{item}`" for item in items]
+def _codes(items: Iterable[str]) -> str:
+    return ", ".join(f"`{item}`" for item in items)
+
+
+def _sees(fields: tuple[str, ...], path: str) -> str:
+    """Whether a deliberation's allowed paths show a reply field: ``✓``, ``part`` (only below it) or ``—``."""
+    if "*" in fields:
+        return "✓"
+    tokens = path_tokens(path)
+    allowed = [path_tokens(f) for f in fields]
+    if any(tokens[: len(a)] == a for a in allowed):
+        return "✓"
+    if any(a[: len(tokens)] == tokens for a in allowed):
+        return "part"
+    return "—"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# sections
+
+
+def _schemas(mt: MessageType) -> list[str]:
+    return [
+        "- **Served by the hub:**",
+        f"  - `GET {route(mt)}` — this message type as JSON (schemas, reply fields, deliberations)",
+        f"  - `GET {route(mt, 'request.schema.json')}` — request JSON Schema",
+        f"  - `GET {route(mt, 'reply.schema.json')}` — reply JSON Schema",
+        f"  - `GET {route(mt, xsd_file_name(mt))}` — XSD: namespace `{target_namespace(mt)}`, elements "
+        f"`{root_name(mt, 'request')}` and `{root_name(mt, 'reply')}`",
+    ]
+
+
+def _providers(mt: MessageType, registry: Registry) -> list[str]:
+    lines = ["| Institution | KBO | Knows the person by |", "|---|---|---|"]
+    for p in mt.providers:
+        lines.append(
+            f"| {_cell(_short_institution(registry, p.institution))} | `{p.institution}` "
+            f"| {_cell(_knows(registry, p))} |"
+        )
+    return lines
+
+
+def _request(mt: MessageType) -> list[str]:
+    shape = message_shape(mt, "request")
+    rows = field_rows(shape)
+    lines: list[str] = []
+    if not rows:
+        lines += ["No fields: the request body is an empty object `{}`.", ""]
+    else:
+        lines += ["| Field | Type | Required | Constraints | Description |", "|---|---|---|---|---|"]
+        for row in rows:
+            description = row.shape.description or row.shape.title or ""
+            lines.append(
+                f"| `{row.path}` | {_cell(type_label(row.shape))} | {'yes' if row.required else 'no'} "
+                f"| {_cell('; '.join(constraints(row.shape)))} | {_cell(description)} |"
+            )
+        lines.append("")
+    combinations = combination_notes(mt.request_schema)
+    if combinations:
+        lines += [f"> {_one_line(note)}" for note in combinations]
+        lines.append("")
+    return lines
+
+
+def _reply(mt: MessageType, deliberations: list[Deliberation]) -> list[str]:
+    shape = message_shape(mt, "reply")
+    ids = [d.id for d in deliberations]
+    lines = []
+    if mt.reply_schema is None:
+        lines += ["The reply is described by its field paths only (no reply JSON Schema yet).", ""]
+    lines += [
+        "| Field | Type | Constraints / description |" + "".join(f" {i} |" for i in ids),
+        "|---|---|---|" + "---|" * len(ids),
+    ]
+    for path in mt.reply_fields:
+        field = find_field(shape, path)
+        if field is None:
+            kind, notes = "", ""
+        else:
+            kind = type_label(field)
+            notes = "; ".join([*constraints(field), *([field.description] if field.description else [])])
+        seen = "".join(f" {_sees(d.fields.get(mt.name, ()), path)} |" for d in deliberations)
+        lines.append(f"| `{path}` | {_cell(kind)} | {_cell(notes)} |{seen}")
+    lines.append("")
+    if ids:
+        lines += ["✓: the deliberation may see the field; part: only some fields below it; —: removed.", ""]
+    return lines
+
+
+def _legal_contexts(deliberations: list[Deliberation]) -> list[str]:
+    by_context: dict[str, list[str]] = {}
+    for d in deliberations:
+        for context in d.legal_contexts:
+            by_context.setdefault(context, []).append(d.id)
+    if not by_context:
+        return ["None: no deliberation opens this message type.", ""]
+    lines = ["| Legal context | Deliberations |", "|---|---|"]
+    for context in sorted(by_context):
+        lines.append(f"| `{context}` | {', '.join(by_context[context])} |")
+    return [*lines, ""]
 
 
 def _deliberation(d: Deliberation, mt: MessageType, registry: Registry) -> list[str]:
@@ -76,10 +232,8 @@ def _deliberation(d: Deliberation, mt: MessageType, registry: Registry) -> list[
         f"- **Legal basis:** {_one_line(d.legal_basis)}",
         "- **Requesters:**",
         *(f"  - {_requester(registry, r)}" for r in d.requesters),
-        "- **Providers:**",
-        *(f"  - {_institution(registry, kbo)}" for kbo in d.providers),
-        "- **Legal contexts:**",
-        *_code_list(d.legal_contexts),
+        f"- **Providers:** {'; '.join(_institution(registry, kbo) for kbo in d.providers)}",
+        f"- **Legal contexts:** {_codes(d.legal_contexts)}",
     ]
     if d.capacities:
         lines.append("- **Required capacities** (the person must be integrated with one of these):")
@@ -88,9 +242,10 @@ def _deliberation(d: Deliberation, mt: MessageType, registry: Registry) -> list[
         lines.append("- **Required capacities:** none")
     if fields == ("*",):
         lines.append("- **Fields it may see:** all reply fields (`*`)")
+    elif fields:
+        lines.append(f"- **Fields it may see:** {_codes(fields)}")
     else:
-        lines.append("- **Fields it may see:**")
-        lines.extend(_code_list(fields))
+        lines.append("- **Fields it may see:** none")
     until = d.valid_to.isoformat() if d.valid_to is not None else "open-ended"
     lines += [
         f"- **Valid:** from {d.valid_from.isoformat()} to {until}",
@@ -104,7 +259,11 @@ def _deliberation(d: Deliberation, mt: MessageType, registry: Registry) -> list[
 
 def _message_type(mt: MessageType, deliberations: list[Deliberation], registry: Registry) -> list[str]:
     soap = f"`{mt.soap.service_id}` version `{mt.soap.version}`" if mt.soap is not None else "none"
-    schema = json.dumps(mt.request_schema, indent=2, sort_keys=True, ensure_ascii=False)
+    person = (
+        "required — every request names the person"
+        if mt.person_required
+        else "optional — a request may name no person"
+    )
     lines = [
         f'<a id="{anchor(mt)}"></a>',
         "",
@@ -112,23 +271,23 @@ def _message_type(mt: MessageType, deliberations: list[Deliberation], registry: 
         "",
         _one_line(mt.description),
         "",
-        f"- **Person's INSZ:** {'required' if mt.person_required else 'optional'}",
+        f"- **Person's INSZ:** {person}",
         f"- **SOAP binding:** {soap}",
+        *_schemas(mt),
         "",
         "### Providers",
         "",
-        *(f"- {_provider(registry, p)}" for p in mt.providers),
+        *_providers(mt, registry),
         "",
-        "### Request schema",
+        "### Request",
         "",
-        "```json",
-        schema,
-        "```",
-        "",
+        *_request(mt),
         "### Reply fields",
         "",
-        *(f"- `{path}`" for path in mt.reply_fields),
+        *_reply(mt, deliberations),
+        "### Legal contexts",
         "",
+        *_legal_contexts(deliberations),
         "### Deliberations",
         "",
     ]
@@ -157,13 +316,27 @@ def render_markdown(catalogue: Catalogue, deliberations: DeliberationIndex, regi
         "",
         f"{len(types)} message type(s), {len(deliberations)} deliberation(s).",
         "",
+        f"The hub serves the same catalogue as JSON: `GET {CATALOGUE_ROUTE}` lists the message types, "
+        f"`GET {CATALOGUE_ROUTE}/<name>/<version>` gives one with its schemas and the deliberations that "
+        "open it, and each message type's request and reply JSON Schemas and XSD have their own route "
+        "(below). "
+        "The network's signing keys, to verify attestations offline, are at `GET /hub/keys`.",
+        "",
+        "## XML convention",
+        "",
+        *XML_CONVENTION,
+        "",
         "## Contents",
         "",
+        "| Message type | Title | Person | Providers | Deliberations |",
+        "|---|---|---|---|---|",
     ]
     for mt in types:
         ids = ", ".join(d.id for d in opening[mt.key]) or "none"
+        providers = ", ".join(_short_institution(registry, p.institution) for p in mt.providers)
         lines.append(
-            f"- [`{mt.name}` v{mt.version}](#{anchor(mt)}) — {_one_line(mt.title)} (deliberations: {ids})"
+            f"| [`{mt.name}` v{mt.version}](#{anchor(mt)}) | {_cell(mt.title)} | {mt.person} "
+            f"| {_cell(providers)} | {ids} |"
         )
     lines.append("")
     for mt in types:

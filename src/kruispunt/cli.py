@@ -14,8 +14,10 @@ import typer
 
 from kruispunt.attest.cli import app as attest_app
 from kruispunt.audit.cli import app as audit_app
+from kruispunt.hub.batch_cli import app as batch_app
 from kruispunt.ids.cli import app as id_app
 from kruispunt.network.cli import app as network_app
+from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
 app = typer.Typer(
     name="kruispunt",
@@ -27,11 +29,14 @@ app.add_typer(id_app, name="id", help="Check identifiers (INSZ, KBO, RSZ, Dimona
 app.add_typer(audit_app, name="audit", help="The tamper-evident log.")
 app.add_typer(network_app, name="network", help="Registry, deliberations and reference directory.")
 app.add_typer(attest_app, name="attest", help="Signed electronic attestations (verify offline).")
+app.add_typer(
+    batch_app, name="batch", help="Batches: submit a file of consultations, follow it, fetch results."
+)
 
 bench_app = typer.Typer(help="Benchmarks (code in bench/ at the repository root).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
-SERVICES = ("hub", "national_register", "bis_register")
+SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES)
 
 
 def _apply_common(data_dir: Path | None, db: str | None) -> None:
@@ -133,6 +138,29 @@ def bench_hub(
     """Hub pipeline vs a bare pass-through proxy to the same provider stub, same load, same run."""
     module = _bench_module("bench_hub")
     result = module.run(seconds=seconds, concurrency=concurrency, workers=workers)  # type: ignore[attr-defined]
+    module.report(result, as_json=as_json)  # type: ignore[attr-defined]
+
+
+@bench_app.command("batch")
+def bench_batch(
+    lines: Annotated[int, typer.Option("--lines", min=10, help="Request lines in the batch file.")] = 100_000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Hub worker processes.")] = 2,
+    persons: Annotated[
+        int, typer.Option("--persons", min=10_000, help="Synthetic population seeded.")
+    ] = 100_000,
+    baseline_lines: Annotated[
+        int, typer.Option("--baseline-lines", min=100, help="Lines of the one-by-one baseline sample.")
+    ] = 20_000,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Run in this folder and keep it (logs, databases, files).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
+) -> None:
+    """A batch of N lines through the real hub and registers vs the same lines sent one by one."""
+    module = _bench_module("bench_batch")
+    result = module.run(  # type: ignore[attr-defined]
+        lines=lines, workers=workers, persons=persons, baseline_lines=baseline_lines, keep=keep
+    )
     module.report(result, as_json=as_json)  # type: ignore[attr-defined]
 
 

@@ -1,36 +1,67 @@
-"""Seeding the demo network for ``kruispunt up``: sources from the synthetic nation, then the directory.
+"""Seeding the demo network for ``kruispunt up``: the registers, the social sources, the reference directory.
 
-The sources get their people (National Register, bis register). Then the demo institutions integrate
-some of them in the reference directory, as they would when they open a file: each OCMW integrates a
-share of the residents of its own municipality (social-integration files), the mutualities a share of
-everyone (health-insurance files). Ready-to-send example consultations are written to
-``<data_dir>/examples/`` so a person can try the hub at once.
+1. The registers get their people (National Register and bis register,
+   :func:`kruispunt.sources.seed.seed_sources`).
+2. One pass over :func:`kruispunt.simulate.lives.iter_lives` (the people of the nation with the files each
+   social-security source holds on them) loads, chunk by chunk:
+
+   * every social source's database (:class:`kruispunt.sources.social.seed.SocialLoader`: RSZ, RVA, DG HAN,
+     FPD, FEDRIS, the child-benefit funds, each mutuality and each OCMW in its own database) and the member
+     directory of each managing institution (NIC, POD MI);
+   * the hub's persons directory (:func:`kruispunt.network.directory.bulk_load`): one line per (person,
+     institution, capacity) with the span of that person's files, PRIMARY for a type-0 institution,
+     SECONDARY for a member of a secondary network;
+   * the demo integrations of the requesting institutions, as before: each OCMW integrates a share of the
+     residents of its own municipality (capacity 2), each mutuality a share of everyone (capacity 1) — a line
+     a source's own files already give is not added twice.
+
+   The signing keys of the institutions that issue attestations are created first (``<data_dir>/keys``).
+3. Ready-to-send example consultations go to ``<data_dir>/examples/``.
+
+Seeding again with the same population is a no-op; an interrupted load is redone (the directory lines of the
+loaded institutions are deleted first); a database holding another population is refused unless ``force``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings
 from kruispunt.network import directory
+from kruispunt.network.directory import BulkRow
 from kruispunt.network.models import person_line_table as person_line
 from kruispunt.network.registry import Institution, Registry
+from kruispunt.simulate import BLOCK_SIZE, GENERATOR_VERSION, REFERENCE_DATE, PopulationBatch
 from kruispunt.simulate.population import iter_population
+from kruispunt.sources.social.seed import (
+    SocialLoader,
+    SocialReport,
+    Statuses,
+    StatusRows,
+    create_keys,
+    directory_rows,
+    social_urls,
+)
 
 INTEGRATION_START = date(2024, 3, 1)
 OCMW_SHARE = 0.15  # share of an OCMW's residents with a file (generous, so the demo has examples)
 MUTUALITY_SHARE = 0.10  # share of all people affiliated with each demo mutuality
 # the municipality of each demo OCMW (NIS code), matched by name
 OCMW_MUNICIPALITIES = {"Gent": 44021, "Antwerpen": 11002, "Charleroi": 52011}
+
+LivesIterator = Callable[..., Iterator[tuple[PopulationBatch, StatusRows]]]
 
 
 @dataclass
@@ -42,6 +73,16 @@ class Integrations:
 
 
 @dataclass
+class Example:
+    """A person picked for the example consultations, with the sources that hold an open file on them."""
+
+    insz: str
+    sources: set[str]
+    kinds: set[str]
+    members: dict[str, str]
+
+
+@dataclass
 class SeedReport:
     persons: int
     seed: int
@@ -49,11 +90,23 @@ class SeedReport:
     integrations: list[Integrations]
     examples_dir: Path | None
     skipped_directory: bool
+    social: SocialReport | None = None
+    directory_lines: int = 0
+    lives: str = "kruispunt.simulate.lives"
 
     def summary_lines(self) -> list[str]:
         lines = [f"sources: {self.sources}"]
+        if self.social is not None:
+            s = self.social
+            state = "already seeded, kept as it is" if s.skipped else f"loaded in {s.seconds:.1f} s"
+            lines.append(
+                f"social sources: {s.total_files} files in {len(s.files)} databases, "
+                f"{sum(s.member_lines.values())} member-directory lines ({state}; statuses from {self.lives})"
+            )
         if self.skipped_directory:
             lines.append("directory: already seeded, kept as it is")
+            return lines
+        lines.append(f"directory: {self.directory_lines} lines")
         for item in self.integrations:
             sample = ", ".join(item.examples[:3])
             lines.append(
@@ -76,46 +129,14 @@ def _demo_requesters(registry: Registry) -> tuple[list[tuple[Institution, int]],
     return ocmws, mutualities
 
 
-def seed_directory(*, hub_url: str, persons: int, seed: int) -> tuple[list[Integrations], bool]:
-    """Integrate demo persons for the demo institutions; skipped when the directory already has lines."""
-    upgrade(hub_url, "hub")
-    engine = make_engine(hub_url)
-    registry = Registry.load_default()
-    with engine.begin() as conn:
-        directory.seed_registry(conn, registry)
-        already = conn.execute(select(func.count()).select_from(person_line)).scalar_one()
-    ocmws, mutualities = _demo_requesters(registry)
-    plans = [Integrations(i, 2) for i, _ in ocmws] + [Integrations(m, 1) for m in mutualities]
-    if already:
-        engine.dispose()
-        return plans, True
-    rng = np.random.default_rng(np.random.SeedSequence([seed, persons, 17]))
-
-    def rows() -> Any:
-        for batch in iter_population(persons, seed):
-            alive = np.isnat(batch.death_date)
-            resident = ~batch.is_bis
-            for plan, (_, nis) in zip(plans, ocmws, strict=False):
-                chosen = batch.insz[
-                    alive & resident & (batch.nis_code == nis) & (rng.random(len(batch)) < OCMW_SHARE)
-                ]
-                yield from _lines(plan, chosen.tolist())
-            for plan in plans[len(ocmws) :]:
-                chosen = batch.insz[alive & (rng.random(len(batch)) < MUTUALITY_SHARE)]
-                yield from _lines(plan, chosen.tolist())
-
-    directory.bulk_load(engine, rows())
-    engine.dispose()
-    return plans, False
-
-
-def _lines(plan: Integrations, inszs: list[str]) -> Any:
+def _lines(plan: Integrations, inszs: list[str], skip: set[tuple[str, str, int]]) -> Iterator[BulkRow]:
     inst = plan.institution
-    register = "PRIMARY" if inst.institution_type == 0 else "SECONDARY"
-    plan.count += len(inszs)
-    if len(plan.examples) < 5:
-        plan.examples.extend(inszs[: 5 - len(plan.examples)])
     for insz in inszs:
+        if (insz, inst.kbo, plan.capacity) in skip:
+            continue
+        plan.count += 1
+        if len(plan.examples) < 5:
+            plan.examples.append(insz)
         yield (
             insz,
             inst.kbo,
@@ -125,27 +146,167 @@ def _lines(plan: Integrations, inszs: list[str]) -> Any:
             None,
             INTEGRATION_START,
             None,
-            register,
+            inst.register,
         )
 
 
-def write_examples(folder: Path, plans: list[Integrations]) -> Path | None:
+def lives_iterator() -> tuple[LivesIterator, str]:
+    """``iter_lives`` of :mod:`kruispunt.simulate.lives` and its version; without it, the population with no
+    files (the social sources are then seeded empty)."""
+    try:
+        module = importlib.import_module("kruispunt.simulate.lives")
+        iterate: LivesIterator = module.iter_lives
+    except (ImportError, AttributeError):
+
+        def no_lives(persons: int, seed: int) -> Iterator[tuple[PopulationBatch, StatusRows]]:
+            for batch in iter_population(persons, seed):
+                yield batch, Statuses.from_records([])
+
+        return no_lives, "none"
+    version = getattr(module, "LIVES_VERSION", getattr(module, "GENERATOR_VERSION", 1))
+    return iterate, str(version)
+
+
+def _pick_examples(population: PopulationBatch, statuses: StatusRows, found: dict[str, Example]) -> None:
+    """Remember living residents with open files at many sources (among the first few thousand people)."""
+    if len(found) >= 4 or len(statuses) == 0:
+        return
+    alive = population.insz[np.isnat(population.death_date) & ~population.is_bis][:5_000]
+    rows = np.flatnonzero(np.isnat(statuses.end) & np.isin(statuses.insz, alive))
+    by_person: dict[str, Example] = {}
+    for insz, source, kind, member in zip(
+        statuses.insz[rows].tolist(),
+        statuses.source[rows].tolist(),
+        statuses.kind[rows].tolist(),
+        statuses.member[rows].tolist(),
+        strict=True,
+    ):
+        entry = by_person.setdefault(insz, Example(insz, set(), set(), {}))
+        entry.sources.add(source)
+        entry.kinds.add(str(kind))
+        entry.members.setdefault(source, member)
+    ranked = sorted(by_person.values(), key=lambda e: (-len(e.sources), e.insz))
+    unemployed = {"unemployment", "temporary_unemployment"}
+    wants: dict[str, Callable[[Example], bool]] = {
+        "inquiry": lambda e: {"rsz", "nic"} <= e.sources and bool(e.kinds & unemployed),
+        "statuses": lambda e: len(e.sources) >= 3,
+        "pension": lambda e: "fpd" in e.sources,
+        "incapacity": lambda e: {"rsz", "nic"} <= e.sources,
+    }
+    for name, test in wants.items():
+        if name not in found:
+            pick = next((e for e in ranked if test(e)), None)
+            if pick is not None:
+                found[name] = pick
+
+
+def seed_social_network(
+    *,
+    settings: Settings,
+    persons: int,
+    seed: int,
+    force: bool = False,
+    lives: tuple[LivesIterator, str] | None = None,
+) -> tuple[SocialReport, list[Integrations], dict[str, Example], int, bool]:
+    """Step 2 of the module docstring.
+
+    Returns (social report, demo integrations, example people, directory lines written, skipped).
+    """
+    started = time.perf_counter()
+    iterate, lives_version = lives or lives_iterator()
+    hub_db = component_url(settings.db_url, settings.data_dir, "hub")
+    create_keys(settings.data_dir / "keys")
+    upgrade(hub_db, "hub")
+    hub_engine = make_engine(hub_db)
+    registry = Registry.load_default()
+    loader = SocialLoader(social_urls(settings.db_url, settings.data_dir))
+    wanted = {
+        "population.persons": str(persons),
+        "population.seed": str(seed),
+        "population.generator": str(GENERATOR_VERSION),
+        "population.block_size": str(BLOCK_SIZE),
+        "population.reference_date": REFERENCE_DATE.isoformat(),
+        "lives.version": lives_version,
+    }
+    ocmws, mutualities = _demo_requesters(registry)
+    plans = [Integrations(i, 2) for i, _ in ocmws] + [Integrations(m, 1) for m in mutualities]
+    examples: dict[str, Example] = {}
+    try:
+        with hub_engine.begin() as conn:
+            directory.seed_registry(conn, registry)
+            has_lines = conn.execute(select(func.count()).select_from(person_line)).scalar_one() > 0
+        loader.migrate()
+        if has_lines and loader.already_seeded(wanted):
+            return loader.loaded_counts(), plans, examples, 0, True
+        loader.reset(wanted, force=force)
+        ours = sorted({*loader.institutions(), *(p.institution.kbo for p in plans)})
+        with hub_engine.begin() as conn:
+            conn.execute(delete(person_line).where(person_line.c.institution.in_(ours)))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, persons, 17]))
+        social_institutions = loader.institutions()
+        example_plan = next((p for p in plans if p.institution.sector == 17), None)
+        integrated: set[str] = set()
+
+        def rows() -> Iterator[BulkRow]:
+            with loader:
+                for population, statuses in iterate(persons, seed):
+                    loaded = loader.load(statuses)
+                    lines = directory_rows(loaded, registry, social_institutions)
+                    yield from lines
+                    have = {(line[0], line[1], line[4]) for line in lines}
+                    _pick_examples(population, loaded, examples)
+                    alive = np.isnat(population.death_date)
+                    resident = ~population.is_bis
+                    for plan, (_, nis) in zip(plans, ocmws, strict=False):
+                        chosen = population.insz[
+                            alive
+                            & resident
+                            & (population.nis_code == nis)
+                            & (rng.random(len(population)) < OCMW_SHARE)
+                        ].tolist()
+                        if plan is example_plan:  # the example people are integrated by the first OCMW
+                            extra = {e.insz for e in examples.values()} - integrated - set(chosen)
+                            chosen = sorted(extra) + chosen
+                            integrated.update(e.insz for e in examples.values())
+                        yield from _lines(plan, chosen, have)
+                    for plan in plans[len(ocmws) :]:
+                        chosen = population.insz[alive & (rng.random(len(population)) < MUTUALITY_SHARE)]
+                        yield from _lines(plan, chosen.tolist(), have)
+
+        total = directory.bulk_load(hub_engine, rows())
+        report = loader.finish(wanted)
+        report.seconds = time.perf_counter() - started
+        return report, plans, examples, total, False
+    finally:
+        loader.dispose()
+        hub_engine.dispose()
+
+
+def write_examples(
+    folder: Path, plans: list[Integrations], examples: dict[str, Example] | None = None
+) -> Path | None:
     """Example consultations (JSON bodies for ``POST /hub/messages``) built from the seeded directory."""
     ocmw = next((p for p in plans if p.institution.sector == 17 and p.examples), None)
     if ocmw is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
+    examples = examples or {}
     insz = ocmw.examples[0]
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
     def envelope(
-        ticket: str, context: str, name: str, person: str | None, body: dict[str, Any]
+        ticket: str,
+        context: str,
+        name: str,
+        person: str | None,
+        body: dict[str, Any],
+        cbe: str = ocmw.institution.kbo,
     ) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "informationCustomer": {
                 "ticket": ticket,
                 "timestampSent": now,
-                "customerIdentification": {"cbeNumber": ocmw.institution.kbo},
+                "customerIdentification": {"cbeNumber": cbe},
                 "userId": "demo-social-worker",
             },
             "legalContext": context,
@@ -156,25 +317,71 @@ def write_examples(folder: Path, plans: list[Integrations]) -> Path | None:
             doc["ssin"] = person
         return doc
 
-    examples = {
+    docs = {
         "identify_person.json": envelope(
             "demo-1", "PCSA:SOCIAL_INQUIRY", "identify_person", insz, {"insz": insz}
         ),
         "family_composition.json": envelope("demo-2", "PCSA:SOCIAL_INQUIRY", "family_composition", insz, {}),
         "address_history.json": envelope("demo-3", "PCSA:SOCIAL_INQUIRY", "address_history", insz, {}),
     }
-    for name, doc in examples.items():
+    social = "PCSA:SOCIAL_INQUIRY"
+    if "inquiry" in examples:
+        person = examples["inquiry"].insz
+        docs["social_inquiry.json"] = envelope("demo-4", social, "social_inquiry", person, {})
+        docs["attestation_unemployment.json"] = envelope(
+            "demo-5", social, "attestation_unemployment", person, {}
+        )
+        docs["list_of_attestations.json"] = envelope("demo-6", social, "list_of_attestations", person, {})
+    if "statuses" in examples:
+        person = examples["statuses"].insz
+        docs["social_statuses.json"] = envelope("demo-7", social, "social_statuses", person, {})
+    if "pension" in examples:
+        person = examples["pension"].insz
+        docs["pension_register.json"] = envelope("demo-8", social, "pension_register", person, {})
+    if "incapacity" in examples:
+        chosen = examples["incapacity"]
+        docs["employment_history.json"] = envelope(
+            "demo-9",
+            "NIC:INCAPACITY_BENEFITS",
+            "employment_history",
+            chosen.insz,
+            {"period": {"start": "2024-01-01"}},
+            cbe=chosen.members["nic"],
+        )
+    for name, doc in docs.items():
         (folder / name).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return folder
 
 
-def seed_network(*, settings: Settings, persons: int, seed: int) -> SeedReport:
+def seed_network(*, settings: Settings, persons: int, seed: int, force: bool = False) -> SeedReport:
     from kruispunt.sources.seed import seed_sources
 
     nr_url = component_url(settings.db_url, settings.data_dir, "national_register")
     bis_url = component_url(settings.db_url, settings.data_dir, "bis_register")
-    hub_url = component_url(settings.db_url, settings.data_dir, "hub")
-    sources = seed_sources(nr_url=nr_url, bis_url=bis_url, persons=persons, seed=seed)
-    plans, skipped = seed_directory(hub_url=hub_url, persons=persons, seed=seed)
-    examples = write_examples(settings.data_dir / "examples", plans) if not skipped else None
-    return SeedReport(persons, seed, sources, plans, examples, skipped)
+    sources = seed_sources(nr_url=nr_url, bis_url=bis_url, persons=persons, seed=seed, force=force)
+    lives = lives_iterator()
+    social, plans, examples, lines, skipped = seed_social_network(
+        settings=settings, persons=persons, seed=seed, force=force, lives=lives
+    )
+    folder = write_examples(settings.data_dir / "examples", plans, examples) if not skipped else None
+    return SeedReport(
+        persons,
+        seed,
+        sources,
+        plans,
+        folder,
+        skipped,
+        social=social,
+        directory_lines=lines,
+        lives="kruispunt.simulate.lives" if lives[1] != "none" else "nowhere (no kruispunt.simulate.lives)",
+    )
+
+
+__all__ = [
+    "Example",
+    "Integrations",
+    "SeedReport",
+    "seed_network",
+    "seed_social_network",
+    "write_examples",
+]

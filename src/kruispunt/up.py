@@ -2,7 +2,10 @@
 
 Why separate processes: the hub keeps no substantive personal data and each authentic source has its
 own database; running them as separate HTTP services on localhost is the same shape as a deployment,
-just smaller.
+just smaller. The services: the hub, the two registers, and the social-security sources of
+``kruispunt.sources.social`` (RSZ, RVA, NIC and the mutualities, POD MI and the OCMWs, DG HAN, FPD, the
+child-benefit funds, FEDRIS). Every child gets ``KRUISPUNT_ENDPOINTS`` (service → URL, every source) and
+``KRUISPUNT_HUB_URL``; they are all started at once and then waited for together.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import httpx
 import uvicorn
 
 from kruispunt.core.settings import get_settings
+from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
-SOURCE_SERVICES = ("national_register", "bis_register")
+SOURCE_SERVICES = ("national_register", "bis_register", *SOCIAL_SERVICES)
 
 
 def create_service_app(service: str) -> object:
@@ -42,6 +46,10 @@ def create_service_app(service: str) -> object:
         from kruispunt.sources.bis_register.api import create_app as create_bis
 
         return create_bis(url)
+    if service in SOCIAL_SERVICES:
+        from kruispunt.sources.social.api import create_app as create_social
+
+        return create_social(service, settings)
     raise ValueError(f"unknown service {service!r}")
 
 
@@ -161,18 +169,29 @@ def _free_ports(host: str, first: int, count: int) -> list[int]:
     return ports
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+def _wait_all_healthy(
+    services: dict[str, tuple[str, subprocess.Popen[bytes]]], timeout_s: float
+) -> list[str]:
+    """Poll every service's ``/health`` until all answer; the names of those that did not (died or timed
+    out)."""
+    waiting = dict(services)
+    failed: list[str] = []
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
+    with httpx.Client(timeout=1.0) as client:
+        while waiting and time.monotonic() < deadline:
+            for name, (url, proc) in list(waiting.items()):
+                if proc.poll() is not None:
+                    failed.append(name)
+                    del waiting[name]
+                    continue
+                try:
+                    if client.get(f"{url}/health").status_code == 200:
+                        del waiting[name]
+                except httpx.HTTPError:
+                    pass
+            if waiting:
+                time.sleep(0.2)
+    return failed + list(waiting)
 
 
 def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: int = 1) -> int:
@@ -188,16 +207,21 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
     services = (*SOURCE_SERVICES, "hub")
     ports = dict(zip(("hub", *SOURCE_SERVICES), _free_ports(host, port, len(services)), strict=True))
     urls = {name: f"http://{host}:{ports[name]}" for name in services}
-    env = {**os.environ, "KRUISPUNT_ENDPOINTS": json.dumps({s: urls[s] for s in SOURCE_SERVICES})}
+    env = {
+        **os.environ,
+        "KRUISPUNT_ENDPOINTS": json.dumps({s: urls[s] for s in SOURCE_SERVICES}),
+        "KRUISPUNT_HUB_URL": urls["hub"],
+    }
     supervisor = Supervisor()
     try:
         for name in services:
             extra = ("--workers", str(hub_workers)) if name == "hub" else ()
             supervisor.start(name, "serve", name, "--host", host, "--port", str(ports[name]), *extra, env=env)
-        for name in services:
-            if not _wait_healthy(urls[name], supervisor.procs[name], timeout_s=120):
-                print(f"{name} did not start; see the messages above", file=sys.stderr, flush=True)
-                return 1
+        started = {name: (urls[name], supervisor.procs[name]) for name in services}
+        failed = _wait_all_healthy(started, timeout_s=180)
+        if failed:
+            print(f"{', '.join(failed)} did not start; see the messages above", file=sys.stderr, flush=True)
+            return 1
         for name in ("hub", *SOURCE_SERVICES):
             print(f"{name} {urls[name]}", flush=True)
         print("ready", flush=True)

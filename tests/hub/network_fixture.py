@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,13 +30,14 @@ class RunningNetwork:
 
 
 def free_port_block(count: int) -> int:
-    """A first port such that ``count`` consecutive ports are free (checked, not guaranteed)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = int(s.getsockname()[1])
-        if first + count >= 65535:
-            continue
+    """A first port such that ``count`` consecutive ports are free (checked, not guaranteed).
+
+    Chosen below the kernel's ephemeral range (``ip_local_port_range``, 32768+ by default): a port picked
+    there can be taken by any outgoing connection between the check and the moment a service binds it.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20_000, 32_000 - count)
         ok = True
         for port in range(first, first + count):
             with socket.socket() as s:
@@ -57,7 +59,7 @@ def _drain(stream: IO[str], into: list[str]) -> None:
 def start_network(
     data_dir: Path, *, persons: int, seed: int, db: str | None = None, hub_workers: int = 1
 ) -> RunningNetwork:
-    port = free_port_block(3)
+    port = free_port_block(16)  # the hub, two registers, the social-security sources
     cmd = [
         sys.executable,
         "-m",

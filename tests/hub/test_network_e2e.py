@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kruispunt.up import SOURCE_SERVICES
 from tests.hub.network_fixture import RunningNetwork
 
 OCMW_GENT = "0212140186"
@@ -91,7 +92,19 @@ def register(
 
 
 def test_up_prints_every_service_and_each_answers(network: RunningNetwork) -> None:
-    assert set(network.urls) == {"hub", "national_register", "bis_register"}
+    assert set(network.urls) == {"hub", *SOURCE_SERVICES}
+    assert {
+        "rsz",
+        "rva",
+        "nic",
+        "mutualities",
+        "pod_mi",
+        "ocmws",
+        "han",
+        "fpd",
+        "child_benefit",
+        "fedris",
+    } <= set(network.urls)
     for url in network.urls.values():
         assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "ok"
 

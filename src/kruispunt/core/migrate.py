@@ -20,6 +20,10 @@ COMPONENTS: dict[str, str] = {
     "audit": "kruispunt.audit",
     "national_register": "kruispunt.sources.national_register",
     "bis_register": "kruispunt.sources.bis_register",
+    # every social source (primary, member, managing) has its own database with this one schema
+    "social": "kruispunt.sources.social",
+    # the hub's mailbox: batches, their lines' results, asynchronous answers
+    "mailbox": "kruispunt.hub",
 }
 
 

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Where each source service answers, e.g. {"national_register": "http://127.0.0.1:8001"}.',
     )
+    hub_url: str | None = Field(
+        default=None,
+        description=(
+            "Where the hub answers (its persons directory REST API), for sources that register the people "
+            "they open a file on; set by `kruispunt up`."
+        ),
+    )
     provider_timeout_s: float = Field(default=5.0, gt=0, description="How long the hub waits for a source.")
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest request body any service accepts."
@@ -50,6 +57,24 @@ class Settings(BaseSettings):
     )
     audit_flush_ms: float = Field(default=2.0, ge=0, description="Group-commit window of the audit writer.")
     audit_batch_max: int = Field(default=512, gt=0, description="Largest group commit of the audit writer.")
+    batch_max_bytes: int = Field(
+        default=200 * 1024 * 1024, gt=0, description="Largest batch file `POST /hub/batches` accepts."
+    )
+    batch_chunk_lines: int = Field(
+        default=500, gt=0, le=10_000, description="Lines of a batch run through the pipeline together."
+    )
+    batch_concurrency: int = Field(
+        default=4, gt=0, le=64, description="Chunks of one batch in flight at once (in one hub process)."
+    )
+    batch_provider_timeout_s: float = Field(
+        default=120.0, gt=0, description="How long the hub waits for a source's answer to one bulk call."
+    )
+    batch_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A batch claimed by a hub process that stopped renewing it for this long is taken over.",
+    )
+    batch_poll_s: float = Field(default=1.0, gt=0, description="How often an idle hub looks for queued work.")
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,9 @@ from starlette.types import Receive, Scope, Send
 from kruispunt.audit.api import make_router as make_audit_router
 from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app, error_body
-from kruispunt.hub import rest, soap_endpoint
+from kruispunt.hub import catalogue_api, rest, soap_endpoint
+from kruispunt.hub.batch import Mailbox, running_mailbox
+from kruispunt.hub.batch_api import make_router as make_batch_router
 from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
 from kruispunt.hub.service import Hub, running_hub
 from kruispunt.network.api import DirectoryExchange
@@ -35,7 +37,9 @@ Every message goes through one pipeline: validate → identify the caller → au
 integration of the person in the reference directory) → route to the sources that know the person →
 filter the reply to the fields the deliberation allows → log (hash-chained) → answer with a CBSS ticket.
 Two channels share it: REST/JSON (`POST /hub/messages`, CBSS new-style header) and the classic CBSS SOAP
-connector (`POST /soap/WebServiceConnector`, `sendXML` with an `SSDNRequest`).
+connector (`POST /soap/WebServiceConnector`, `sendXML` with an `SSDNRequest`). Batches (`POST /hub/batches`,
+JSON Lines) and asynchronous messages (`POST /hub/messages:async`) run through the same pipeline; their
+answers wait in the requester's mailbox (`GET /hub/mailbox/{cbeNumber}`).
 """
 
 
@@ -56,11 +60,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def log_directory_exchange(exchange: DirectoryExchange) -> None:
         await hub().log_directory_exchange(exchange)
 
+    def mailbox() -> Mailbox:
+        value = state.get("mailbox")
+        if value is None:
+            raise RuntimeError("hub not started")
+        assert isinstance(value, Mailbox)
+        return value
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with running_hub(settings) as running:
+        async with running_hub(settings) as running, running_mailbox(running, settings) as box:
             state["hub"] = running
+            state["mailbox"] = box  # batches and asynchronous messages: this process's worker runs them
             yield
+            state.pop("mailbox", None)
             state.pop("hub", None)
 
     async def health() -> dict[str, Any]:
@@ -137,12 +150,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_exchange=log_directory_exchange,
         )
     )
+    app.include_router(make_batch_router(hub=hub, mailbox=mailbox, settings=settings))
     app.include_router(
         make_audit_router(
             lambda: _require(hub().audit_engine),
             institution_name=lambda kbo: i.name if (i := hub().registry.institution(kbo)) else None,
         )
     )
+    app.include_router(catalogue_api.make_router(hub, keys_dir=settings.data_dir / "keys"))
     app.state.consultation_handler = lambda request: rest.handle_consultation(
         request, hub(), settings.max_body_bytes
     )

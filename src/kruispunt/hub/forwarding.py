@@ -17,6 +17,9 @@ from kruispunt.hub.errors import PROVIDER_BAD_REPLY, PROVIDER_TIMEOUT, PROVIDER_
 
 _STATUSES = frozenset({"DATA_FOUND", "NO_DATA_FOUND"})
 
+BULK_BODY_BYTES = 512 * 1024
+"""Largest body of one bulk call (half of a source's default body limit)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderAnswer:
@@ -30,8 +33,11 @@ class ProviderAnswer:
 
 
 class Forwarder:
-    def __init__(self, *, timeout_s: float, max_connections: int = 256) -> None:
+    def __init__(
+        self, *, timeout_s: float, max_connections: int = 256, bulk_timeout_s: float = 120.0
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._bulk_timeout_s = bulk_timeout_s
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -79,16 +85,123 @@ class Forwarder:
             return ProviderAnswer(
                 provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} sent invalid JSON"
             )
-        if not isinstance(body, dict) or body.get("status") not in _STATUSES:
-            return ProviderAnswer(
-                provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} sent no valid status"
+        return _reply(provider, body)
+
+    async def post_many(
+        self,
+        *,
+        provider: str,
+        endpoint: str,
+        message_type: str,
+        payloads: list[dict[str, Any]],
+        timeout_s: float | None = None,
+    ) -> list[ProviderAnswer]:
+        """Send many envelopes to one source in bulk; one answer per envelope, in order.
+
+        ``POST {endpoint}/consult-batch/{message_type}`` with ``{"items": [envelope, ...]}``; the source
+        answers ``{"items": [{"status", "data"} | {"error": {"status", "code", "message"}}, ...]}`` in the
+        same order. Each item is judged like the answer of :meth:`post_json` (an item error is the HTTP
+        error the single route would have given). Calls stay under :data:`BULK_BODY_BYTES` (a source's body
+        limit is 1 MiB by default): more envelopes → several calls at once. A source without the bulk route
+        (404/405) gets one ``POST {endpoint}/consult/{message_type}`` per envelope instead. A timeout or a
+        failed connection fails every envelope of that call. ``timeout_s`` defaults to ``bulk_timeout_s``.
+        """
+        if self._session is None:
+            raise RuntimeError("Forwarder.start() was not called")
+        base = endpoint.rstrip("/")
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self._bulk_timeout_s)
+        parts: list[tuple[list[dict[str, Any]], list[bytes]]] = []
+        size = BULK_BODY_BYTES
+        for payload in payloads:
+            encoded = orjson.dumps(payload)
+            if size + len(encoded) + 1 > BULK_BODY_BYTES:
+                parts.append(([], []))
+                size = 16
+            parts[-1][0].append(payload)
+            parts[-1][1].append(encoded)
+            size += len(encoded) + 1
+        calls = [self._post_bulk(provider, base, message_type, ps, es, timeout) for ps, es in parts]
+        return [answer for got in await asyncio.gather(*calls) for answer in got]
+
+    async def _post_bulk(
+        self,
+        provider: str,
+        base: str,
+        message_type: str,
+        payloads: list[dict[str, Any]],
+        encoded: list[bytes],
+        timeout: aiohttp.ClientTimeout,
+    ) -> list[ProviderAnswer]:
+        session = self._session
+        assert session is not None
+        count = len(payloads)
+        body = b'{"items":[' + b",".join(encoded) + b"]}"
+        try:
+            for attempt in (1, 2):
+                try:
+                    async with session.post(
+                        f"{base}/consult-batch/{message_type}",
+                        data=body,
+                        headers={"content-type": "application/json"},
+                        timeout=timeout,
+                    ) as response:
+                        raw = await response.read()
+                        status_code = response.status
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # a kept-alive connection the source closed just as it was reused: consultations are
+                    # reads, so one more try on a fresh connection is safe
+                    if attempt == 2:
+                        raise
+        except TimeoutError:
+            failed = ProviderAnswer(
+                provider, failure=PROVIDER_TIMEOUT, diagnostic=f"no answer from {provider} in time"
             )
-        data = body.get("data")
-        if data is not None and not isinstance(data, dict):
-            return ProviderAnswer(
-                provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} sent invalid data"
+            return [failed] * count
+        except (aiohttp.ClientError, OSError) as exc:
+            failed = ProviderAnswer(
+                provider,
+                failure=PROVIDER_UNAVAILABLE,
+                diagnostic=f"{provider} unreachable: {type(exc).__name__}",
             )
-        return ProviderAnswer(provider, status=str(body["status"]), data=data)
+            return [failed] * count
+        if status_code in (404, 405):  # no bulk route at this source: one call per envelope
+            url = f"{base}/consult/{message_type}"
+            return list(
+                await asyncio.gather(
+                    *(self.post_json(provider=provider, url=url, payload=p) for p in payloads)
+                )
+            )
+        if status_code != 200:
+            failed = ProviderAnswer(
+                provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} answered HTTP {status_code}"
+            )
+            return [failed] * count
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
+        items = doc.get("items") if isinstance(doc, dict) else None
+        if not isinstance(items, list) or len(items) != count:
+            failed = ProviderAnswer(
+                provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} sent an invalid bulk reply"
+            )
+            return [failed] * count
+        answers = []
+        for item in items:
+            error = item.get("error") if isinstance(item, dict) else None
+            if isinstance(error, dict):
+                status = error.get("status")
+                answers.append(
+                    ProviderAnswer(
+                        provider,
+                        failure=PROVIDER_BAD_REPLY,
+                        diagnostic=f"{provider} answered HTTP {status if isinstance(status, int) else 500}",
+                    )
+                )
+            else:
+                answers.append(_reply(provider, item))
+        return answers
 
     async def post_raw(self, *, url: str, body: bytes) -> tuple[int, bytes]:
         """Plain pass-through (used by the benchmark's baseline proxy)."""
@@ -97,6 +210,20 @@ class Forwarder:
             raise RuntimeError("Forwarder.start() was not called")
         async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
             return response.status, await response.read()
+
+
+def _reply(provider: str, body: Any) -> ProviderAnswer:
+    """Judge one parsed ``ConsultReply`` (``{"status", "data"}``) of a source."""
+    if not isinstance(body, dict) or body.get("status") not in _STATUSES:
+        return ProviderAnswer(
+            provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} sent no valid status"
+        )
+    data = body.get("data")
+    if data is not None and not isinstance(data, dict):
+        return ProviderAnswer(
+            provider, failure=PROVIDER_BAD_REPLY, diagnostic=f"{provider} sent invalid data"
+        )
+    return ProviderAnswer(provider, status=str(body["status"]), data=data)
 
 
 def merge_data(answers: list[ProviderAnswer]) -> dict[str, Any] | None:

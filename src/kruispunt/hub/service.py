@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -165,40 +165,13 @@ class Hub:
     # -- the pipeline ---------------------------------------------------------------------------------
 
     async def _run(self, c: Consultation, outcome: Outcome) -> None:
-        message_type = self._message_type(c)
-        person_kind = self._person(c, message_type)
-        problems = self.catalogue.validate_request(message_type, c.body)
-        if problems:
-            raise Refusal(errors.SCHEMA_VIOLATION, "; ".join(problems[:5]))
-        requester = self._identify(c)
-        outcome.requester = requester
-        today = datetime.now(UTC).date()
-        deliberation = self._authorise(c, requester, message_type, today)
-        outcome.deliberation = deliberation.id
-        providers = self._integrate_and_route(
-            c, requester, message_type, deliberation, person_kind, today, outcome
+        routed = self._check_and_route(c, outcome, datetime.now(UTC).date())
+        if routed is None:
+            return
+        answers = await self._forward(
+            c, routed.requester, routed.message_type, routed.providers, outcome.ticket
         )
-        outcome.destinations = [p.kbo for p in providers]
-        if not providers:
-            outcome.status = "NO_DATA_FOUND"
-            return
-        answers = await self._forward(c, requester, message_type, providers, outcome.ticket)
-        failures = [a for a in answers if a.failure is not None]
-        answered = [a for a in answers if a.failure is None]
-        if not answered:
-            first = failures[0]
-            assert first.failure is not None
-            raise Refusal(first.failure, first.diagnostic)
-        for failed in failures:
-            assert failed.failure is not None
-            outcome.warnings.append((failed.failure, failed.diagnostic or failed.failure.text))
-        data = merge_data(answered)
-        if data is None:
-            outcome.status = "NO_DATA_FOUND"
-            return
-        allowed = deliberation.fields.get(message_type.name, ())
-        outcome.data, outcome.filtered = self.catalogue.filter_reply(data, allowed)
-        outcome.status = "DATA_FOUND"
+        self._conclude(outcome, routed, answers)
 
     def _message_type(self, c: Consultation) -> MessageType:
         if not c.message_type or not c.version:
@@ -260,14 +233,25 @@ class Hub:
         allowed_providers = set(deliberation.providers)
         candidates = [p for p in message_type.providers if p.institution in allowed_providers]
         directory_kbos = [p.institution for p in candidates if p.knows == "directory"]
+        managed = {
+            inst.sector: inst.kbo
+            for p in candidates
+            if p.knows == "secondary_network"
+            and (inst := self.registry.institution(p.institution)) is not None
+        }
         if deliberation.requires_integration and c.ssin is None:
             raise Refusal(errors.PERSON_REQUIRED, f"deliberation {deliberation.id} needs the person's INSZ")
         capacities = deliberation.capacities_for(requester.sector)
         capacity: int | None = None
         knowing: set[str] = set()
-        if c.ssin is not None and (deliberation.requires_integration or directory_kbos):
+        if c.ssin is not None and (deliberation.requires_integration or directory_kbos or managed):
             capacity, knowing = self._directory_lookup(
-                insz=c.ssin, requester=requester, capacities=capacities, institutions=directory_kbos, on=today
+                insz=c.ssin,
+                requester=requester,
+                capacities=capacities,
+                institutions=directory_kbos,
+                on=today,
+                managed=managed,
             )
         if deliberation.requires_integration:
             if capacity is None:
@@ -279,7 +263,7 @@ class Hub:
             outcome.capacity = capacity
         chosen: list[Institution] = []
         for provider in candidates:
-            if provider.knows == "directory":
+            if provider.knows in ("directory", "secondary_network"):
                 keep = provider.institution in knowing
             elif provider.knows == "national_register_numbers":
                 keep = person_kind in (None, "national_register")
@@ -298,6 +282,7 @@ class Hub:
         capacities: frozenset[int],
         institutions: list[str],
         on: date,
+        managed: dict[int, str],
     ) -> tuple[int | None, set[str]]:
         if self._reader is None:
             self._reader = directory.DirectoryReader(self.directory_engine)
@@ -308,6 +293,7 @@ class Hub:
                 capacities=capacities,
                 institutions=institutions,
                 on=on,
+                managed=managed,
             )
         except Exception as exc:  # any driver error: the directory cannot be read now
             log.exception("reference directory unavailable")
@@ -328,24 +314,13 @@ class Hub:
         providers: list[Institution],
         ticket: str,
     ) -> list[ProviderAnswer]:
-        payload = {
-            "ticket": ticket,
-            "message_type": message_type.name,
-            "version": message_type.version,
-            "person": c.ssin,
-            "request": c.body,
-            "requester": {
-                "institution": requester.kbo,
-                "sector": requester.sector,
-                "institution_type": requester.institution_type,
-            },
-        }
         calls = []
         for provider in providers:
             if not provider.endpoint:
                 calls.append(_no_endpoint(provider))
                 continue
             url = f"{provider.endpoint.rstrip('/')}/consult/{message_type.name}"
+            payload = self._envelope(c, requester, message_type, ticket, provider)
             calls.append(self.forwarder.post_json(provider=provider.kbo, url=url, payload=payload))
         return list(await asyncio.gather(*calls))
 
@@ -436,6 +411,162 @@ class Hub:
         self.count(outcome.refusal.name if outcome.refusal else outcome.status or "UNKNOWN")
         return outcome
 
+    # -- steps shared by consult (one message) and consult_many (a batch) ------------------------------
+
+    def _check_and_route(self, c: Consultation, outcome: Outcome, today: date) -> _Routed | None:
+        """Steps 1–4 for one consultation: validate, identify the caller, authorise, check the integration
+        and choose the providers. Raises :class:`Refusal`; None when no provider knows the person (the
+        outcome is then ``NO_DATA_FOUND`` and nothing is forwarded)."""
+        message_type = self._message_type(c)
+        person_kind = self._person(c, message_type)
+        problems = self.catalogue.validate_request(message_type, c.body)
+        if problems:
+            raise Refusal(errors.SCHEMA_VIOLATION, "; ".join(problems[:5]))
+        requester = self._identify(c)
+        outcome.requester = requester
+        deliberation = self._authorise(c, requester, message_type, today)
+        outcome.deliberation = deliberation.id
+        providers = self._integrate_and_route(
+            c, requester, message_type, deliberation, person_kind, today, outcome
+        )
+        outcome.destinations = [p.kbo for p in providers]
+        if not providers:
+            outcome.status = "NO_DATA_FOUND"
+            return None
+        return _Routed(requester, message_type, deliberation, providers)
+
+    def _conclude(self, outcome: Outcome, routed: _Routed, answers: list[ProviderAnswer]) -> None:
+        """Steps 5–6 once the providers answered (in the order of ``routed.providers``): all failed →
+        :class:`Refusal` with the first failure; some failed → warnings; merge, then filter to the
+        deliberation's fields."""
+        failures = [a for a in answers if a.failure is not None]
+        answered = [a for a in answers if a.failure is None]
+        if not answered:
+            first = failures[0]
+            assert first.failure is not None
+            raise Refusal(first.failure, first.diagnostic)
+        for failed in failures:
+            assert failed.failure is not None
+            outcome.warnings.append((failed.failure, failed.diagnostic or failed.failure.text))
+        data = merge_data(answered)
+        if data is None:
+            outcome.status = "NO_DATA_FOUND"
+            return
+        allowed = routed.deliberation.fields.get(routed.message_type.name, ())
+        outcome.data, outcome.filtered = self.catalogue.filter_reply(data, allowed)
+        outcome.status = "DATA_FOUND"
+
+    @staticmethod
+    def _envelope(
+        c: Consultation, requester: Institution, message_type: MessageType, ticket: str, provider: Institution
+    ) -> dict[str, Any]:
+        """The hub → source envelope (``ConsultRequest``) of one consultation for one provider."""
+        return {
+            "ticket": ticket,
+            "message_type": message_type.name,
+            "version": message_type.version,
+            "person": c.ssin,
+            "request": c.body,
+            "requester": {
+                "institution": requester.kbo,
+                "sector": requester.sector,
+                "institution_type": requester.institution_type,
+            },
+            "provider": provider.kbo,
+        }
+
+    # -- many consultations at once (batches, asynchronous messages) -----------------------------------
+
+    async def consult_many(
+        self,
+        consultations: Sequence[Consultation],
+        *,
+        received: datetime,
+        tickets: Sequence[str] | None = None,
+    ) -> list[Outcome]:
+        """:meth:`consult` for many consultations at once, with ONE call per provider.
+
+        Every consultation goes through the same steps as :meth:`consult` (:meth:`_check_and_route`,
+        :meth:`_conclude`, :meth:`_log`: same checks, same routing, same filtering, one log entry each);
+        only forwarding differs: the envelopes routed to one provider for one message type go in one
+        ``POST {endpoint}/consult-batch/{message_type}`` (``{"items": [...]}``), with per-envelope
+        ``POST /consult/{message_type}`` calls when the source has no bulk route (404/405). ``tickets``
+        (one per consultation) lets the caller hand out the tickets beforehand (asynchronous messages).
+        Outcomes come back in the order of ``consultations``; bad input is a refused outcome, never an
+        exception.
+        """
+        if tickets is not None and len(tickets) != len(consultations):
+            raise ValueError("one ticket per consultation")
+        outcomes = [
+            Outcome(ticket=tickets[k] if tickets is not None else str(uuid.uuid4()), received=received)
+            for k in range(len(consultations))
+        ]
+        today = datetime.now(UTC).date()
+        routed: dict[int, _Routed] = {}
+        answers: dict[int, dict[str, ProviderAnswer]] = {}
+        # (provider, message type) → the provider, the message type, the lines and their envelopes
+        groups: dict[tuple[str, str], tuple[Institution, str, list[int], list[dict[str, Any]]]] = {}
+        for k, (c, outcome) in enumerate(zip(consultations, outcomes, strict=True)):
+            try:
+                chosen = self._check_and_route(c, outcome, today)
+            except Refusal as refusal:
+                _refuse_outcome(outcome, refusal)
+                continue
+            if chosen is None:
+                continue
+            routed[k] = chosen
+            answers[k] = {}
+            for provider in chosen.providers:
+                if not provider.endpoint:
+                    answers[k][provider.kbo] = await _no_endpoint(provider)
+                    continue
+                group = groups.setdefault(
+                    (provider.kbo, chosen.message_type.name), (provider, chosen.message_type.name, [], [])
+                )
+                group[2].append(k)
+                group[3].append(
+                    self._envelope(c, chosen.requester, chosen.message_type, outcome.ticket, provider)
+                )
+        replies = await asyncio.gather(
+            *(
+                self.forwarder.post_many(
+                    provider=provider.kbo,
+                    endpoint=provider.endpoint or "",
+                    message_type=name,
+                    payloads=payloads,
+                )
+                for provider, name, _, payloads in groups.values()
+            )
+        )
+        for (provider, _, lines, _), got in zip(groups.values(), replies, strict=True):
+            for k, answer in zip(lines, got, strict=True):
+                answers[k][provider.kbo] = answer
+        for k, chosen in routed.items():
+            try:
+                self._conclude(outcomes[k], chosen, [answers[k][p.kbo] for p in chosen.providers])
+            except Refusal as refusal:
+                _refuse_outcome(outcomes[k], refusal)
+        return list(
+            await asyncio.gather(*(self._log(c, o) for c, o in zip(consultations, outcomes, strict=True)))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    """What steps 1–4 decided for a consultation that goes to at least one provider."""
+
+    requester: Institution
+    message_type: MessageType
+    deliberation: Deliberation
+    providers: list[Institution]
+
+
+def _refuse_outcome(outcome: Outcome, refusal: Refusal) -> None:
+    outcome.refusal = refusal.reason
+    outcome.diagnostic = refusal.diagnostic
+    outcome.status = None
+    outcome.data = None
+
 
 async def _no_endpoint(provider: Institution) -> ProviderAnswer:
     return ProviderAnswer(
@@ -454,6 +585,7 @@ def prepare_hub(settings: Settings) -> None:
     hub_url = component_url(settings.db_url, settings.data_dir, "hub")
     upgrade(hub_url, "hub")
     upgrade(component_url(settings.db_url, settings.data_dir, "audit"), "audit")
+    upgrade(component_url(settings.db_url, settings.data_dir, "mailbox"), "mailbox")
     engine = make_engine(hub_url)
     try:
         with engine.begin() as conn:
@@ -489,7 +621,9 @@ async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
         batch_max=settings.audit_batch_max,
     )
     writer.start()
-    forwarder = Forwarder(timeout_s=settings.provider_timeout_s)
+    forwarder = Forwarder(
+        timeout_s=settings.provider_timeout_s, bulk_timeout_s=settings.batch_provider_timeout_s
+    )
     await forwarder.start()
     hub = Hub(
         registry=registry,

@@ -8,19 +8,26 @@ Every source: migrates its database and opens its engine when the app is created
 
 from __future__ import annotations
 
+import inspect
+import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+import orjson
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from kruispunt.core.db import make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import get_settings
-from kruispunt.core.web import create_service_app
+from kruispunt.core.web import JSONResponse, create_service_app, error_body
 from kruispunt.sources.common import (
     ConsultReply,
     ConsultRequest,
@@ -34,6 +41,8 @@ from kruispunt.sources.common import (
 )
 
 SERVED_VERSIONS = ("1",)
+
+log = logging.getLogger("kruispunt.sources")
 
 
 def open_source_app(
@@ -172,3 +181,162 @@ def add_verify_route(app: FastAPI, engine: Engine, verify: Callable[..., VerifyR
                 detail=error_detail("PERSON_NOT_FOUND", "this source does not hold that INSZ"),
             )
         return reply
+
+
+# -- bulk consultation (the hub's batches) --------------------------------------------------------------
+
+Answer = Callable[[ConsultRequest[dict[str, Any]]], ConsultReply[Any]]
+"""One consultation answered synchronously (database work included): what the bulk route runs per item."""
+
+_ENVELOPE: TypeAdapter[ConsultRequest[dict[str, Any]]] = TypeAdapter(ConsultRequest[dict[str, Any]])
+
+
+def consult_routes_answer(app: FastAPI) -> Answer:
+    """An :data:`Answer` that runs the app's own ``POST /consult/{message_type}`` handlers.
+
+    So a source's bulk route answers exactly like its single routes (same checks, same queries, same
+    data): the envelope's ``request`` is validated against the body type of the handler of its message type,
+    and that handler is called. The handlers are looked up at the first call, so every single route the app
+    has by then counts, whenever it was added. A message type without a handler → 404, as on the single
+    route; the handler's own errors (HTTPException, validation) pass through unchanged.
+    """
+    handlers: dict[str, tuple[Callable[..., Any], type[BaseModel], TypeAdapter[Any]]] = {}
+
+    def load() -> None:
+        for route in app.routes:
+            if not (isinstance(route, APIRoute) and "POST" in (route.methods or ())):
+                continue
+            name = route.path.removeprefix("/consult/")
+            if name == route.path or "{" in name or "/" in name:
+                continue
+            params = list(inspect.signature(route.endpoint, eval_str=True).parameters.values())
+            model = params[0].annotation if len(params) == 1 else None
+            if not (
+                isinstance(model, type) and issubclass(model, BaseModel) and "request" in model.model_fields
+            ):
+                continue
+            body_type: Any = model.model_fields["request"].annotation
+            handlers[name] = (route.endpoint, model, TypeAdapter(body_type))
+
+    def answer(envelope: ConsultRequest[dict[str, Any]]) -> ConsultReply[Any]:
+        if not handlers:
+            load()
+        found = handlers.get(envelope.message_type)
+        if found is None:
+            raise HTTPException(
+                status_code=404,
+                detail=error_detail(
+                    "UNKNOWN_MESSAGE_TYPE",
+                    f"this source does not serve {envelope.message_type!r}",
+                    served=sorted(handlers),
+                ),
+            )
+        handler, model, body_adapter = found
+        try:
+            body = body_adapter.validate_python(envelope.request)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "request", *e.get("loc", ()))} for e in exc.errors()]
+            ) from None
+        # the envelope itself was validated already: only its request is retyped
+        typed = model.model_construct(
+            _fields_set=envelope.model_fields_set, **{**dict(envelope), "request": body}
+        )
+        reply = handler(typed)
+        assert isinstance(reply, ConsultReply)
+        return reply
+
+    return answer
+
+
+def _item_error(exc: Exception) -> dict[str, Any]:
+    """An item's error in the bulk reply: the status and JSON error the single route would have answered."""
+    if isinstance(exc, HTTPException):
+        detail = exc.detail
+        if isinstance(detail, dict) and isinstance(detail.get("error"), dict):
+            return {"error": {"status": exc.status_code, **detail["error"]}}
+        return {
+            "error": {"status": exc.status_code, "code": f"HTTP_{exc.status_code}", "message": str(detail)}
+        }
+    if isinstance(exc, RequestValidationError | ValidationError):
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        body = error_body("INVALID_REQUEST", "the request does not match the schema", errors=problems)
+        return {"error": {"status": 422, **body["error"]}}
+    log.exception("unexpected error in a bulk consultation item", exc_info=exc)
+    return {
+        "error": {
+            "status": 500,
+            "code": "INTERNAL",
+            "message": "unexpected internal error; it has been logged",
+        }
+    }
+
+
+def answer_items(answer: Answer, message_type: str, items: list[Any]) -> list[dict[str, Any]]:
+    """Answer each envelope of a bulk call with ``answer``; an item's failure is that item's error only."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            envelope = _ENVELOPE.validate_python(item)
+            if envelope.message_type != message_type:
+                raise invalid(("message_type",), f"must be {message_type!r}, the message type of the path")
+            out.append(answer(envelope).model_dump(mode="json"))
+        except Exception as exc:  # per item: one bad envelope must not fail the others
+            out.append(_item_error(exc))
+    return out
+
+
+def add_batch_consult_route(app: FastAPI, answer: Answer, *, max_items: int = 10_000) -> None:
+    """``POST /consult-batch/{message_type}``: many hub → source envelopes in one call (the hub's batches).
+
+    Body ``{"items": [ConsultRequest, ...]}`` (at most ``max_items``; the service's body limit applies);
+    reply ``{"items": [...]}`` in the same order, each item either a ``ConsultReply`` (``{"status", "data"}``)
+    or ``{"error": {"status", "code", "message", ...}}`` with the HTTP status and error the single route
+    ``POST /consult/{message_type}`` would have answered for that envelope. All items run in one worker
+    thread, one after the other (``answer`` does the database work synchronously), and one bulk call at a
+    time: several threads each alternating short driver calls (which release the GIL) with Python work
+    convoy on the GIL — each waits up to the switch interval (5 ms) to get it back after every query — and
+    run far slower together than one after the other. The hub falls back to the single route when a source
+    has no bulk route (404/405).
+    """
+    one_at_a_time = threading.Lock()
+
+    def run(message_type: str, items: list[Any]) -> list[dict[str, Any]]:
+        with one_at_a_time:
+            return answer_items(answer, message_type, items)
+
+    @app.post(
+        "/consult-batch/{message_type}",
+        tags=["consult"],
+        summary="Many consultations of one message type in one call (the hub's batches)",
+        response_class=JSONResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {"items": {"type": "array", "maxItems": max_items, "items": {}}},
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def consult_batch(message_type: str, request: Request) -> Response:
+        try:
+            doc = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise invalid((), "the body is not valid JSON") from None
+        items = doc.get("items") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise invalid(("items",), "give the envelopes as a list in items")
+        if len(items) > max_items:
+            raise invalid(("items",), f"at most {max_items} envelopes per call")
+        answers = await run_in_threadpool(run, message_type, items)
+        return JSONResponse({"items": answers})

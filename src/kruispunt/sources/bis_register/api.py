@@ -14,9 +14,11 @@ from kruispunt.sources.bis_register import service
 from kruispunt.sources.bis_register.schemas import IssueBisReply, IssueBisRequest
 from kruispunt.sources.common import error_detail
 from kruispunt.sources.web import (
+    add_batch_consult_route,
     add_identify_person_route,
     add_unknown_message_type_route,
     add_verify_route,
+    consult_routes_answer,
     open_source_app,
 )
 
@@ -76,4 +78,6 @@ def create_app(url: str) -> FastAPI:
 
     add_verify_route(app, engine, service.verify_proof)
     add_unknown_message_type_route(app, MESSAGE_TYPES)
+    # the hub's batches: many envelopes per call, each answered by the single route's handler above
+    add_batch_consult_route(app, consult_routes_answer(app))
     return app

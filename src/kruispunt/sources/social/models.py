@@ -1,0 +1,109 @@
+"""Tables of a social source's database (one schema, component ``social``, for every social service).
+
+* ``social_file`` — the files (dossiers) the institution holds: one row per file on a person, of a kind
+  (``sources.yaml``), held by ``member`` (the KBO of the holding institution: the fund of a child-benefit
+  file, the member of a secondary network), with the capacity code of the persons directory and a period
+  (inclusive; ``end`` NULL = open). ``attrs`` holds the kind's attributes (a JSON object, no floats).
+* ``issued_attestation`` — every electronic attestation issued, with its signed token (ListOfAttestations).
+* ``member_line`` — managing services only: which member holds a file on which INSZ, for which span.
+* ``meta`` — key/value bookkeeping (what the database was seeded with).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, registry
+
+from kruispunt.core.db import ComponentBase, new_metadata
+
+metadata = new_metadata()
+
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+_Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class SocialBase(ComponentBase):
+    """Declarative base of the social component (own metadata and registry)."""
+
+    __abstract__ = True
+    metadata = metadata
+    registry = registry(metadata=metadata)
+
+
+class SocialFile(SocialBase):
+    __tablename__ = "social_file"
+    __table_args__ = (Index("ix_social_file_insz", "insz", "start"),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    insz: Mapped[str] = mapped_column(String(11))
+    kind: Mapped[str] = mapped_column(String(64))
+    member: Mapped[str] = mapped_column(String(10), comment="KBO of the institution holding the file")
+    capacity: Mapped[int] = mapped_column(SmallInteger, comment="capacity code in the persons directory")
+    start: Mapped[dt.date] = mapped_column(Date)
+    end: Mapped[dt.date | None] = mapped_column(Date, comment="inclusive; NULL = open")
+    attrs: Mapped[dict[str, Any]] = mapped_column(_Json)
+
+
+class IssuedAttestation(SocialBase):
+    __tablename__ = "issued_attestation"
+    __table_args__ = (Index("ix_issued_attestation_insz", "insz", "issued_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    insz: Mapped[str] = mapped_column(String(11))
+    type: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(10))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    status: Mapped[dict[str, Any]] = mapped_column(_Json)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    token: Mapped[str] = mapped_column(Text, comment="compact JWS signed by the issuer")
+
+
+class MemberLine(SocialBase):
+    """Managing services: the member directory (one span per person and member)."""
+
+    __tablename__ = "member_line"
+    __table_args__ = (Index("ux_member_line_insz_member", "insz", "member", unique=True),)
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    insz: Mapped[str] = mapped_column(String(11))
+    member: Mapped[str] = mapped_column(String(10))
+    start: Mapped[dt.date] = mapped_column(Date)
+    end: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class SocialMeta(SocialBase):
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+def _table(cls: type[SocialBase]) -> Table:
+    table = cls.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+file_table: Table = _table(SocialFile)
+attestation_table: Table = _table(IssuedAttestation)
+member_line_table: Table = _table(MemberLine)
+meta_table: Table = _table(SocialMeta)

@@ -1,0 +1,639 @@
+"""Logic of a social source: answer a consultation, issue and list attestations, open and close files, keep a
+managing institution's member directory, and the meta bookkeeping.
+
+Every message type of every social source is answered by one function, :meth:`SocialSource.answer`
+``(conn_or_engine, envelope) -> ConsultReply`` — synchronous database work, so an HTTP route and a batch
+route call it alike. It raises the same errors the source routes return: ``HTTPException`` 404
+(``UNKNOWN_MESSAGE_TYPE``, ``UNKNOWN_VERSION``) and ``RequestValidationError`` (422) for a bad body.
+
+Functions take an explicit connection (or engine) and keyword-only arguments (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+
+from kruispunt.attest import Attestation, issue
+from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
+from kruispunt.sources.social.clients import (
+    DirectoryRefused,
+    DirectoryUnavailable,
+    HubDirectory,
+    ManagingDirectory,
+)
+from kruispunt.sources.social.definitions import (
+    AttestationHandler,
+    Handler,
+    KindDef,
+    ListAttestationsHandler,
+    RecordsHandler,
+    SourceDef,
+)
+from kruispunt.sources.social.models import attestation_table, file_table, member_line_table, meta_table
+from kruispunt.sources.social.schemas import (
+    AttestationRequest,
+    CloseIn,
+    EmptyRequest,
+    FileIn,
+    FileOut,
+    FileReply,
+    RecordsRequest,
+)
+from kruispunt.sources.social.signing import KeyRing
+from kruispunt.sources.web import check_envelope, require_person
+
+Target = Connection | Engine
+Reply = ConsultReply[dict[str, Any]]
+
+_f = file_table.c
+_a = attestation_table.c
+_m = member_line_table.c
+
+
+def request_model(handler: Handler) -> type[BaseModel]:
+    """The body (``request`` of the envelope) a handler takes."""
+    if isinstance(handler, RecordsHandler):
+        return RecordsRequest
+    if isinstance(handler, AttestationHandler):
+        return AttestationRequest
+    return EmptyRequest
+
+
+@contextmanager
+def reading(target: Target) -> Iterator[Connection]:
+    """A connection for reads: the given one, or a new one of the engine."""
+    if isinstance(target, Engine):
+        with target.connect() as conn:
+            yield conn
+    else:
+        yield target
+
+
+@contextmanager
+def writing(target: Target) -> Iterator[Connection]:
+    """A connection for writes: the given one (the caller commits), or a transaction of the engine."""
+    if isinstance(target, Engine):
+        with target.begin() as conn:
+            yield conn
+    else:
+        yield target
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+
+def find_files(
+    conn: Connection,
+    *,
+    insz: str,
+    kinds: Sequence[str],
+    member: str | None = None,
+    period: tuple[dt.date, dt.date] | None = None,
+    on: dt.date | None = None,
+) -> list[Row[Any]]:
+    """The person's files of ``kinds`` (one holder's, overlapping a period or in force on a day), by start."""
+    query = select(_f.id, _f.kind, _f.member, _f.capacity, _f.start, _f.end, _f.attrs).where(
+        _f.insz == insz, _f.kind.in_(list(kinds))
+    )
+    if member is not None:
+        query = query.where(_f.member == member)
+    if period is not None:
+        query = query.where(_f.start <= period[1], or_(_f.end.is_(None), _f.end >= period[0]))
+    if on is not None:
+        query = query.where(_f.start <= on, or_(_f.end.is_(None), _f.end >= on))
+    return list(conn.execute(query.order_by(_f.start, _f.id)))
+
+
+def record(row: Row[Any]) -> dict[str, Any]:
+    """A file as a reply record: kind, holding institution, period, then its attributes."""
+    return {
+        "kind": row.kind,
+        "institution": row.member,
+        "start": row.start.isoformat(),
+        "end": _iso(row.end),
+        **(row.attrs or {}),
+    }
+
+
+def records_data(
+    conn: Connection,
+    *,
+    handler: RecordsHandler,
+    insz: str,
+    member: str | None,
+    period: tuple[dt.date, dt.date] | None,
+) -> dict[str, list[dict[str, Any]]] | None:
+    """``{reply_key: [record, …]}`` for a records handler; None when the person has no such file."""
+    rows = find_files(conn, insz=insz, kinds=handler.kinds, member=member, period=period)
+    if not rows:
+        return None
+    records = [(row.kind, record(row)) for row in rows]
+    return {key: [r for kind, r in records if kind in kinds] for key, kinds in handler.groups}
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """The claims of a token this source signed itself (read back from its own store; not a verification)."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert isinstance(claims, dict)
+    return claims
+
+
+def issue_attestations(
+    conn: Connection,
+    *,
+    handler: AttestationHandler,
+    keys: KeyRing,
+    insz: str,
+    on: dt.date,
+    member: str | None,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Issue, sign and store an attestation for every file of the handler's kinds in force on ``on``."""
+    out: list[dict[str, Any]] = []
+    limit = on + dt.timedelta(days=handler.validity_days)
+    for row in find_files(conn, insz=insz, kinds=handler.kinds, member=member, on=on):
+        attestation = Attestation(
+            id=uuid.uuid4(),
+            issuer=row.member,
+            subject=insz,
+            type=handler.type,
+            status={"kind": row.kind, "institution": row.member, **(row.attrs or {})},
+            valid_from=max(row.start, on),
+            valid_to=limit if row.end is None else min(row.end, limit),
+            legal_basis=handler.legal_basis,
+            issued_at=now,
+        )
+        token = issue(keys.key(row.member), attestation)
+        conn.execute(
+            insert(attestation_table).values(
+                id=attestation.id,
+                insz=insz,
+                type=attestation.type,
+                issuer=attestation.issuer,
+                valid_from=attestation.valid_from,
+                valid_to=attestation.valid_to,
+                legal_basis=attestation.legal_basis,
+                status=attestation.status,
+                issued_at=attestation.issued_at,
+                token=token,
+            )
+        )
+        out.append({**attestation.model_dump(mode="json"), "token": token})
+    return out
+
+
+def list_attestations(conn: Connection, *, insz: str, issuer: str | None = None) -> list[dict[str, Any]]:
+    """The attestations issued about the person (of one issuer), oldest first, with their tokens."""
+    query = select(_a.token).where(_a.insz == insz)
+    if issuer is not None:
+        query = query.where(_a.issuer == issuer)
+    tokens = conn.execute(query.order_by(_a.issued_at, _a.id)).scalars().all()
+    return [{**claims_of(token), "token": token} for token in tokens]
+
+
+# ---------------------------------------------------------------------------------------------- source
+
+
+def parse_request(handler: Handler, request: Any) -> BaseModel:
+    """The envelope's ``request`` as the handler's model; a 422 (``RequestValidationError``) otherwise."""
+    model = request_model(handler)
+    if isinstance(request, model):
+        return request
+    try:
+        return model.model_validate(request if request is not None else {})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "request", *e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from exc
+
+
+@dataclass
+class SocialSource:
+    """One social source (or one member of a secondary network): its definition and its signing keys.
+
+    ``today`` and ``now`` are the clock (injectable for tests).
+    """
+
+    definition: SourceDef
+    keys: KeyRing
+    today: Callable[[], dt.date] = dt.date.today
+    now: Callable[[], dt.datetime] = _utc_now
+
+    @classmethod
+    def of(
+        cls,
+        definition: SourceDef,
+        *,
+        keys_dir: Path | None,
+        institutions: Sequence[str] | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
+        now: Callable[[], dt.datetime] = _utc_now,
+    ) -> SocialSource:
+        """``institutions``: those this instance signs for (default: the definition's, if it issues)."""
+        signers = definition.institutions if institutions is None else tuple(institutions)
+        ring = KeyRing(keys_dir, signers if definition.issues_attestations else ())
+        return cls(definition, ring, today, now)
+
+    def served(self) -> list[str]:
+        return sorted(self.definition.message_types)
+
+    def answer(self, target: Target, envelope: ConsultRequest[Any]) -> Reply:
+        """Answer one consultation (``POST /consult/{message_type}``) on the database ``target``.
+
+        ``envelope.request`` may be the handler's request model or a plain dict (validated here). When the
+        service answers for several institutions and the envelope's ``provider`` is one of them, only that
+        institution's files (and attestations) are used.
+        """
+        handler = self.definition.message_types.get(envelope.message_type)
+        if handler is None:
+            raise HTTPException(
+                status_code=404,
+                detail=error_detail(
+                    "UNKNOWN_MESSAGE_TYPE",
+                    f"this source does not serve {envelope.message_type!r}",
+                    served=self.served(),
+                ),
+            )
+        check_envelope(envelope, envelope.message_type)
+        insz = require_person(envelope)
+        request = parse_request(handler, envelope.request)
+        member = (
+            envelope.provider
+            if self.definition.several and envelope.provider in self.definition.institutions
+            else None
+        )
+        data: dict[str, Any] | None
+        if isinstance(handler, RecordsHandler):
+            assert isinstance(request, RecordsRequest)
+            period = None
+            if request.period is not None:
+                period = (request.period.start, request.period.end or self.today())
+            with reading(target) as conn:
+                data = records_data(conn, handler=handler, insz=insz, member=member, period=period)
+        elif isinstance(handler, AttestationHandler):
+            assert isinstance(request, AttestationRequest)
+            on = request.on or self.today()
+            with writing(target) as conn:
+                issued = issue_attestations(
+                    conn, handler=handler, keys=self.keys, insz=insz, on=on, member=member, now=self.now()
+                )
+            data = {"attestations": issued} if issued else None
+        else:
+            assert isinstance(handler, ListAttestationsHandler)
+            with reading(target) as conn:
+                found = list_attestations(conn, insz=insz, issuer=member)
+            data = {"attestations": found} if found else None
+        if data is None:
+            return Reply(status="NO_DATA_FOUND")
+        return Reply(status="DATA_FOUND", data=data)
+
+
+# ---------------------------------------------------------------------------------- opening and closing
+
+
+class FileError(Exception):
+    """Opening or closing a file was refused: HTTP ``status``, error ``code``, ``message``."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def http(self) -> HTTPException:
+        return HTTPException(
+            status_code=self.status, detail=error_detail(self.code, self.message, **self.details)
+        )
+
+
+def _floats(value: Any, path: str) -> str | None:
+    if isinstance(value, float):
+        return path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if (found := _floats(v, f"{path}.{k}")) is not None:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            if (found := _floats(v, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
+def check_file(definition: SourceDef, body: FileIn, member: str | None) -> tuple[KindDef, str]:
+    """The kind and holding institution of a new file, or FileError 422/404."""
+    kind = definition.kinds.get(body.kind)
+    if kind is None:
+        raise FileError(
+            422,
+            "UNKNOWN_KIND",
+            f"{definition.name} holds no files of kind {body.kind!r}",
+            kinds=sorted(definition.kinds),
+        )
+    holder = member or body.member
+    if member is not None and body.member not in (None, member):
+        raise FileError(422, "WRONG_MEMBER", f"this is the service of {member}, not of {body.member}")
+    if holder is None:
+        if definition.several:
+            raise FileError(
+                422,
+                "MEMBER_REQUIRED",
+                "name the holding institution (member)",
+                institutions=list(definition.institutions),
+            )
+        holder = definition.institutions[0]
+    if holder not in definition.institutions:
+        raise FileError(
+            422,
+            "UNKNOWN_MEMBER",
+            f"{definition.name} does not hold files for {holder}",
+            institutions=list(definition.institutions),
+        )
+    unknown = sorted(set(body.attrs) - set(kind.attrs))
+    if unknown:
+        raise FileError(
+            422,
+            "UNKNOWN_ATTRIBUTE",
+            f"a {kind.name} file has no attribute {', '.join(unknown)}",
+            attrs=list(kind.attrs),
+        )
+    if (path := _floats(body.attrs, "attrs")) is not None:
+        raise FileError(422, "FLOAT_ATTRIBUTE", f"{path} is a float; use integers (cents) or strings")
+    return kind, holder
+
+
+def file_out(row: Row[Any], insz: str | None = None) -> FileOut:
+    return FileOut(
+        id=row.id,
+        insz=insz or row.insz,
+        kind=row.kind,
+        member=row.member,
+        capacity=row.capacity,
+        start=row.start,
+        end=row.end,
+        attrs=row.attrs or {},
+    )
+
+
+def member_span(conn: Connection, *, insz: str, member: str) -> tuple[dt.date, dt.date | None] | None:
+    """The span of the member's files on a person: earliest start, open if any file is open else latest
+    end; None when it holds none."""
+    row = conn.execute(
+        select(
+            func.min(_f.start),
+            func.max(_f.end),
+            func.count(),
+            func.count(_f.end),
+        ).where(_f.insz == insz, _f.member == member)
+    ).one()
+    start, last_end, files, closed = row
+    if not files:
+        return None
+    if isinstance(start, str):  # SQLite aggregates come back as text
+        start = dt.date.fromisoformat(start)
+    if isinstance(last_end, str):
+        last_end = dt.date.fromisoformat(last_end)
+    return start, (None if closed < files else last_end)
+
+
+def _span_body(member: str, insz: str, span: tuple[dt.date, dt.date | None] | None) -> dict[str, Any]:
+    return {
+        "member": member,
+        "insz": insz,
+        "span": None if span is None else {"start": span[0].isoformat(), "end": _iso(span[1])},
+    }
+
+
+def _directory_error(exc: DirectoryRefused | DirectoryUnavailable, what: str) -> FileError:
+    if isinstance(exc, DirectoryRefused):
+        return FileError(
+            exc.status, exc.code, f"the {what} refused: {exc.message}", refused_by=what, nothing_kept=True
+        )
+    return FileError(503, f"{what.upper().replace(' ', '_')}_UNAVAILABLE", str(exc), nothing_kept=True)
+
+
+def open_file(
+    engine: Engine,
+    *,
+    definition: SourceDef,
+    body: FileIn,
+    hub: HubDirectory,
+    managing: ManagingDirectory | None = None,
+    member: str | None = None,
+) -> FileReply:
+    """Open a file and integrate the person in the persons directory, or keep nothing.
+
+    The file is inserted in a transaction; a member of a secondary network then tells its managing
+    institution its new span on the person; then the hub registers the line (institution = the holder,
+    capacity of the kind, the file's period, the proof). Only when the hub said yes is the insert committed;
+    a refusal (4xx, with the hub's code) or an unreachable hub (503) rolls it back and restores the managing
+    institution's span.
+    """
+    kind, holder = check_file(definition, body, member)
+    if not hub.configured:
+        raise FileError(503, "HUB_NOT_CONFIGURED", "no hub URL configured (KRUISPUNT_HUB_URL)")
+    with engine.connect() as conn:
+        txn = conn.begin()
+        told_managing = False
+        before: tuple[dt.date, dt.date | None] | None = None
+        try:
+            if managing is not None:
+                before = member_span(conn, insz=body.insz, member=holder)
+            new_id = conn.execute(
+                insert(file_table)
+                .values(
+                    insz=body.insz,
+                    kind=kind.name,
+                    member=holder,
+                    capacity=kind.capacity,
+                    start=body.start,
+                    end=body.end,
+                    attrs=body.attrs,
+                )
+                .returning(_f.id)
+            ).scalar_one()
+            if managing is not None:
+                span = member_span(conn, insz=body.insz, member=holder)
+                try:
+                    managing.set_span(_span_body(holder, body.insz, span))
+                except (DirectoryRefused, DirectoryUnavailable) as exc:
+                    raise _directory_error(exc, "managing institution") from exc
+                told_managing = True
+            try:
+                registered = hub.register(
+                    {
+                        "institution": holder,
+                        "insz": body.insz,
+                        "capacity": kind.capacity,
+                        "period": {"start": body.start.isoformat(), "end": _iso(body.end)},
+                        "proof": body.proof.model_dump(mode="json", exclude_none=True),
+                    }
+                )
+            except (DirectoryRefused, DirectoryUnavailable) as exc:
+                raise _directory_error(exc, "hub") from exc
+            txn.commit()
+        except BaseException:
+            txn.rollback()
+            if told_managing and managing is not None:
+                # if this fails too, the managing institution keeps a wider span: it asks a member that
+                # answers "no data", which is harmless
+                with suppress(DirectoryRefused, DirectoryUnavailable):
+                    managing.set_span(_span_body(holder, body.insz, before))
+            raise
+        row = conn.execute(select(file_table).where(_f.id == new_id)).one()
+    return FileReply(file=file_out(row), directory=registered)
+
+
+def close_file(
+    engine: Engine,
+    *,
+    file_id: int,
+    body: CloseIn,
+    hub: HubDirectory,
+    managing: ManagingDirectory | None = None,
+    member: str | None = None,
+) -> FileReply:
+    """Close an open file on ``body.end`` and end the integration in the persons directory.
+
+    The hub is asked to UNREGISTER only when no other file of the holder in the same capacity stays active
+    after that day (the directory keeps one line per capacity). A directory that has no active line any more
+    (``NO_INSCRIPTION``) does not prevent closing the file; any other refusal, or an unreachable hub, keeps
+    the file open.
+    """
+    if not hub.configured:
+        raise FileError(503, "HUB_NOT_CONFIGURED", "no hub URL configured (KRUISPUNT_HUB_URL)")
+    query = select(file_table).where(_f.id == file_id)
+    if member is not None:
+        query = query.where(_f.member == member)
+    with engine.connect() as conn:
+        with conn.begin():
+            row = conn.execute(query).first()
+        if row is None:
+            raise FileError(404, "FILE_NOT_FOUND", f"no file {file_id} here")
+        if row.end is not None:
+            raise FileError(409, "FILE_CLOSED", f"file {file_id} was already closed on {row.end}")
+        if body.end < row.start:
+            raise FileError(422, "INVALID_PERIOD", f"end {body.end} is before the file's start {row.start}")
+        txn = conn.begin()
+        told_managing = False
+        before: tuple[dt.date, dt.date | None] | None = None
+        answer: dict[str, Any] | None = None
+        try:
+            if managing is not None:
+                before = member_span(conn, insz=row.insz, member=row.member)
+            changed = conn.execute(
+                update(file_table).where(_f.id == file_id, _f.end.is_(None)).values(end=body.end)
+            ).rowcount
+            if changed != 1:
+                raise FileError(409, "FILE_CLOSED", f"file {file_id} was closed meanwhile")
+            still_active = conn.execute(
+                select(func.count()).where(
+                    _f.insz == row.insz,
+                    _f.member == row.member,
+                    _f.capacity == row.capacity,
+                    _f.id != file_id,
+                    or_(_f.end.is_(None), _f.end > body.end),
+                )
+            ).scalar_one()
+            if managing is not None:
+                span = member_span(conn, insz=row.insz, member=row.member)
+                try:
+                    managing.set_span(_span_body(row.member, row.insz, span))
+                except (DirectoryRefused, DirectoryUnavailable) as exc:
+                    raise _directory_error(exc, "managing institution") from exc
+                told_managing = True
+            if not still_active:
+                try:
+                    answer = hub.unregister(
+                        {
+                            "institution": row.member,
+                            "insz": row.insz,
+                            "capacity": row.capacity,
+                            "period": {"start": row.start.isoformat(), "end": body.end.isoformat()},
+                            "proof": body.proof.model_dump(mode="json", exclude_none=True),
+                        }
+                    )
+                except DirectoryRefused as exc:
+                    if exc.code != "NO_INSCRIPTION":
+                        raise _directory_error(exc, "hub") from exc
+                    answer = {"action": "UNREGISTER", "closed": [], "note": exc.message}
+                except DirectoryUnavailable as exc:
+                    raise _directory_error(exc, "hub") from exc
+            txn.commit()
+        except BaseException:
+            txn.rollback()
+            if told_managing and managing is not None:
+                with suppress(DirectoryRefused, DirectoryUnavailable):
+                    managing.set_span(_span_body(row.member, row.insz, before))
+            raise
+        closed = conn.execute(select(file_table).where(_f.id == file_id)).one()
+    return FileReply(file=file_out(closed), directory=answer)
+
+
+# ------------------------------------------------------------------------------------ member directory
+
+
+def members_knowing(conn: Connection, *, insz: str) -> list[str]:
+    """The members with a span on the person (any period), by KBO."""
+    return list(conn.execute(select(_m.member).where(_m.insz == insz).order_by(_m.member)).scalars().all())
+
+
+def set_member_span(
+    conn: Connection, *, insz: str, member: str, span: tuple[dt.date, dt.date | None] | None
+) -> None:
+    """Replace the member's span on the person (None: remove it)."""
+    conn.execute(delete(member_line_table).where(_m.insz == insz, _m.member == member))
+    if span is not None:
+        conn.execute(insert(member_line_table).values(insz=insz, member=member, start=span[0], end=span[1]))
+
+
+# ------------------------------------------------------------------------------------------------ meta
+
+
+def get_meta(conn: Connection) -> dict[str, str]:
+    return {row.key: row.value for row in conn.execute(select(meta_table.c.key, meta_table.c.value))}
+
+
+def set_meta(conn: Connection, values: Mapping[str, str]) -> None:
+    conn.execute(delete(meta_table).where(meta_table.c.key.in_(list(values))))
+    conn.execute(insert(meta_table), [{"key": k, "value": v} for k, v in values.items()])
+
+
+def count_files(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(file_table)).scalar_one())
+
+
+def count_member_lines(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(member_line_table)).scalar_one())
+
+
+def clear(conn: Connection) -> None:
+    """Delete every row (files, attestations, member lines, meta)."""
+    for table in (file_table, attestation_table, member_line_table, meta_table):
+        conn.execute(delete(table))

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench_common import machine, print_result
+from bench_common import free_port, machine, post_json, print_result, start_service, stop, wait_health
 
 HERE = Path(__file__).resolve().parent
 OCMW_GENT = "0212140186"
@@ -42,28 +42,6 @@ HEADER = {
     "legalContext": "PCSA:SOCIAL_INQUIRY",
     "messageType": {"name": "identify_person", "version": "1"},
 }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become healthy in {timeout}s")
 
 
 def _seed(data_dir: Path, persons: int) -> tuple[list[str], list[str], list[str]]:
@@ -176,14 +154,7 @@ async def _send_all(url: str, bodies: list[bytes], concurrency: int) -> dict[str
         async def worker() -> None:
             nonlocal errors
             while queue:
-                body = queue.pop()
-                try:
-                    async with session.post(
-                        url, data=body, headers={"content-type": "application/json"}
-                    ) as response:
-                        await response.read()
-                        statuses[response.status] = statuses.get(response.status, 0) + 1
-                except aiohttp.ClientError:
+                if not await post_json(session, url, queue.pop(), statuses):
                     errors += 1
 
         started = time.perf_counter()
@@ -240,7 +211,7 @@ def run(
                 fh.write(_envelope(line, k, now) + b"\n")
         sample_bad = sum(1 for k in range(sample) if k % 200 == 199)
 
-        nr_port, bis_port, hub_port = _free_port(), _free_port(), _free_port()
+        nr_port, bis_port, hub_port = free_port(), free_port(), free_port()
         urls = {
             "national_register": f"http://127.0.0.1:{nr_port}",
             "bis_register": f"http://127.0.0.1:{bis_port}",
@@ -252,18 +223,10 @@ def run(
         }
         for name, port in (("national_register", nr_port), ("bis_register", bis_port), ("hub", hub_port)):
             extra = ["--workers", str(workers)] if name == "hub" else []
-            log_file = (logs / f"{name}.log").open("wb")
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "kruispunt", "serve", name, "--port", str(port), *extra],
-                    env=env,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            procs.append(start_service(name, port, env, *extra, stdout=(logs / f"{name}.log").open("wb")))
         hub = f"http://127.0.0.1:{hub_port}"
         for url, proc in zip([*urls.values(), hub], procs, strict=True):
-            _wait_health(url, proc)
+            wait_health(url, proc, timeout=120.0)
 
         # baseline: the synchronous path, one message per request
         base = _baseline(f"{hub}/hub/messages", bodies_file, concurrency)
@@ -298,13 +261,7 @@ def run(
         ) as response:
             error_lines = _count_lines(response)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs, timeout=30)
     log_entries = _log_entries(data_dir)
     if keep is None:
         import shutil

@@ -12,41 +12,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench_common import machine, print_result
+from bench_common import free_port, machine, print_result, start_service, stop, wait_health
 
 HERE = Path(__file__).resolve().parent
 PERSONS = 5_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become healthy in {timeout}s")
 
 
 def _prepare_hub(data_dir: Path) -> tuple[str, list[str]]:
@@ -157,7 +133,7 @@ def run(*, seconds: float, concurrency: int, workers: int = 1) -> dict[str, Any]
             requester_kbo, inszs = _prepare_hub(data_dir)
             bodies = data_dir / "bodies.jsonl"
             _bodies(bodies, requester_kbo, inszs)
-            stub_port, proxy_port, hub_port = _free_port(), _free_port(), _free_port()
+            stub_port, proxy_port, hub_port = free_port(), free_port(), free_port()
             stub_url = f"http://127.0.0.1:{stub_port}"
             stub = subprocess.Popen([sys.executable, str(HERE / "bench_stub.py"), "stub", str(stub_port)])
             procs.append(stub)
@@ -172,37 +148,18 @@ def run(*, seconds: float, concurrency: int, workers: int = 1) -> dict[str, Any]
                 "KRUISPUNT_ENDPOINTS": json.dumps({"national_register": stub_url, "bis_register": stub_url}),
             }
             env.pop("KRUISPUNT_DB_URL", None)
-            hub = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kruispunt",
-                    "serve",
-                    "hub",
-                    "--port",
-                    str(hub_port),
-                    "--workers",
-                    str(workers),
-                ],
-                env=env,
-            )
+            hub = start_service("hub", hub_port, env, "--workers", str(workers))
             procs.append(hub)
-            _wait_health(stub_url, stub)
-            _wait_health(f"http://127.0.0.1:{proxy_port}", proxy)
-            _wait_health(f"http://127.0.0.1:{hub_port}", hub)
+            wait_health(stub_url, stub)
+            wait_health(f"http://127.0.0.1:{proxy_port}", proxy)
+            wait_health(f"http://127.0.0.1:{hub_port}", hub)
             warm = min(2.0, seconds / 4)
             _load(f"http://127.0.0.1:{proxy_port}/hub/messages", bodies, warm, concurrency)
             _load(f"http://127.0.0.1:{hub_port}/hub/messages", bodies, warm, concurrency)
             baseline = _load(f"http://127.0.0.1:{proxy_port}/hub/messages", bodies, seconds, concurrency)
             measured = _load(f"http://127.0.0.1:{hub_port}/hub/messages", bodies, seconds, concurrency)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(procs, timeout=20)
         log_check = _verify_log(data_dir)
     return {
         "msgs_per_s": round(measured["msgs_per_s"], 1),

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from bench_common import post_json
+
 
 async def _run(url: str, bodies: list[bytes], seconds: float, concurrency: int) -> dict[str, Any]:
     latencies: list[float] = []
@@ -29,13 +31,7 @@ async def _run(url: str, bodies: list[bytes], seconds: float, concurrency: int) 
                 body = bodies[i % len(bodies)]
                 i += concurrency
                 start = time.perf_counter()
-                try:
-                    async with session.post(
-                        url, data=body, headers={"content-type": "application/json"}
-                    ) as r:
-                        await r.read()
-                        statuses[r.status] = statuses.get(r.status, 0) + 1
-                except aiohttp.ClientError:
+                if not await post_json(session, url, body, statuses):
                     errors += 1
                     continue
                 latencies.append(time.perf_counter() - start)

@@ -43,8 +43,9 @@ from kruispunt.network import directory
 from kruispunt.network.directory import BulkRow
 from kruispunt.network.models import person_line_table as person_line
 from kruispunt.network.registry import Institution, Registry
-from kruispunt.simulate import BLOCK_SIZE, GENERATOR_VERSION, REFERENCE_DATE, PopulationBatch
+from kruispunt.simulate import PopulationBatch
 from kruispunt.simulate.population import iter_population
+from kruispunt.sources.seed import population_meta
 from kruispunt.sources.social.seed import (
     SocialLoader,
     SocialReport,
@@ -220,14 +221,7 @@ def seed_social_network(
     hub_engine = make_engine(hub_db)
     registry = Registry.load_default()
     loader = SocialLoader(social_urls(settings.db_url, settings.data_dir))
-    wanted = {
-        "population.persons": str(persons),
-        "population.seed": str(seed),
-        "population.generator": str(GENERATOR_VERSION),
-        "population.block_size": str(BLOCK_SIZE),
-        "population.reference_date": REFERENCE_DATE.isoformat(),
-        "lives.version": lives_version,
-    }
+    wanted = {**population_meta(persons, seed), "lives.version": lives_version}
     ocmws, mutualities = _demo_requesters(registry)
     plans = [Integrations(i, 2) for i, _ in ocmws] + [Integrations(m, 1) for m in mutualities]
     examples: dict[str, Example] = {}

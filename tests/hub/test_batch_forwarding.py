@@ -38,6 +38,24 @@ def envelopes(n: int) -> list[dict[str, Any]]:
     return [{"ticket": f"t{k}", "person": f"p{k}", "request": {"k": k}} for k in range(n)]
 
 
+@asynccontextmanager
+async def running_forwarder() -> AsyncIterator[Forwarder]:
+    forwarder = Forwarder(timeout_s=5)
+    await forwarder.start()
+    try:
+        yield forwarder
+    finally:
+        await forwarder.close()
+
+
+async def post_many(routes: dict[str, Handler], count: int) -> list[forwarding.ProviderAnswer]:
+    """``count`` envelopes of message type ``x`` forwarded in bulk to provider P, a source with ``routes``."""
+    async with source(routes) as url, running_forwarder() as forwarder:
+        return await forwarder.post_many(
+            provider="P", endpoint=url, message_type="x", payloads=envelopes(count)
+        )
+
+
 def run(coro: Awaitable[Any]) -> Any:
     async def main() -> Any:
         return await coro
@@ -64,18 +82,7 @@ def test_one_call_per_provider_with_per_item_answers() -> None:
                 answers.append({"status": "DATA_FOUND", "data": {"person": item["person"]}})
         return web.json_response({"items": answers})
 
-    async def scenario() -> list[forwarding.ProviderAnswer]:
-        async with source({"/consult-batch/x": bulk}) as url:
-            forwarder = Forwarder(timeout_s=5)
-            await forwarder.start()
-            try:
-                return await forwarder.post_many(
-                    provider="P", endpoint=url, message_type="x", payloads=envelopes(5)
-                )
-            finally:
-                await forwarder.close()
-
-    answers = run(scenario())
+    answers = run(post_many({"/consult-batch/x": bulk}, 5))
     assert calls == [5]
     assert answers[0].status == "DATA_FOUND"
     assert answers[0].data == {"person": "p0"}
@@ -93,18 +100,7 @@ def test_a_source_without_the_bulk_route_gets_one_call_per_envelope() -> None:
         singles.append(body["ticket"])
         return web.json_response({"status": "DATA_FOUND", "data": {"ticket": body["ticket"]}})
 
-    async def scenario() -> list[forwarding.ProviderAnswer]:
-        async with source({"/consult/x": single}) as url:
-            forwarder = Forwarder(timeout_s=5)
-            await forwarder.start()
-            try:
-                return await forwarder.post_many(
-                    provider="P", endpoint=url, message_type="x", payloads=envelopes(4)
-                )
-            finally:
-                await forwarder.close()
-
-    answers = run(scenario())
+    answers = run(post_many({"/consult/x": single}, 4))
     assert sorted(singles) == ["t0", "t1", "t2", "t3"]
     assert [a.data for a in answers] == [{"ticket": f"t{k}"} for k in range(4)]
 
@@ -120,18 +116,7 @@ def test_large_bulk_calls_are_split_and_answers_stay_in_order(monkeypatch: pytes
             {"items": [{"status": "DATA_FOUND", "data": {"t": i["ticket"]}} for i in items]}
         )
 
-    async def scenario() -> list[forwarding.ProviderAnswer]:
-        async with source({"/consult-batch/x": bulk}) as url:
-            forwarder = Forwarder(timeout_s=5)
-            await forwarder.start()
-            try:
-                return await forwarder.post_many(
-                    provider="P", endpoint=url, message_type="x", payloads=envelopes(20)
-                )
-            finally:
-                await forwarder.close()
-
-    answers = run(scenario())
+    answers = run(post_many({"/consult-batch/x": bulk}, 20))
     assert len(sizes) > 1
     assert sum(sizes) == 20
     assert [a.data for a in answers] == [{"t": f"t{k}"} for k in range(20)]
@@ -142,19 +127,14 @@ def test_a_wrong_bulk_reply_or_a_dead_source_fails_every_envelope() -> None:
         return web.json_response({"items": [{"status": "DATA_FOUND"}]})
 
     async def scenario() -> tuple[list[forwarding.ProviderAnswer], list[forwarding.ProviderAnswer]]:
-        async with source({"/consult-batch/x": short}) as url:
-            forwarder = Forwarder(timeout_s=5)
-            await forwarder.start()
-            try:
-                wrong = await forwarder.post_many(
-                    provider="P", endpoint=url, message_type="x", payloads=envelopes(3)
-                )
-                dead = await forwarder.post_many(
-                    provider="P", endpoint="http://127.0.0.1:9", message_type="x", payloads=envelopes(2)
-                )
-                return wrong, dead
-            finally:
-                await forwarder.close()
+        async with source({"/consult-batch/x": short}) as url, running_forwarder() as forwarder:
+            wrong = await forwarder.post_many(
+                provider="P", endpoint=url, message_type="x", payloads=envelopes(3)
+            )
+            dead = await forwarder.post_many(
+                provider="P", endpoint="http://127.0.0.1:9", message_type="x", payloads=envelopes(2)
+            )
+            return wrong, dead
 
     wrong, dead = run(scenario())
     assert [a.failure for a in wrong] == [errors.PROVIDER_BAD_REPLY] * 3

@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, Sm
 from sqlalchemy.orm import Mapped, mapped_column, registry
 
 from kruispunt.core.db import ComponentBase, new_metadata
+from kruispunt.core.tables import table_of
 
 metadata = new_metadata()
 
@@ -87,11 +88,5 @@ class AuditHead(AuditBase):
     __table_args__ = (CheckConstraint(_CHAIN_RANGE, name="chain_range"),)
 
 
-def _table(cls: type[AuditBase]) -> Table:
-    table = cls.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-audit_entry: Table = _table(AuditEntry)
-audit_head: Table = _table(AuditHead)
+audit_entry: Table = table_of(AuditEntry)
+audit_head: Table = table_of(AuditHead)

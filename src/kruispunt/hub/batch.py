@@ -42,10 +42,10 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -53,7 +53,7 @@ from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.settings import Settings
-from kruispunt.hub import errors
+from kruispunt.hub import errors, rest  # rest: the REST channel's parsing, shared with /hub/messages
 from kruispunt.hub.errors import Refusal
 from kruispunt.hub.models import (
     DONE,
@@ -106,14 +106,6 @@ class HeaderError(ValueError):
         self.diagnostic = diagnostic
 
 
-def _diagnostic(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "(line)"
-        parts.append(f"{where}: {err.get('msg')}")
-    return "; ".join(parts)
-
-
 def parse_header(raw: bytes) -> BatchHeader:
     """The header line, or :class:`HeaderError` (MALFORMED_REQUEST / SCHEMA_VIOLATION) saying why not."""
     try:
@@ -125,21 +117,17 @@ def parse_header(raw: bytes) -> BatchHeader:
     try:
         return BatchHeader.model_validate(doc)
     except ValidationError as exc:
-        raise HeaderError(errors.SCHEMA_VIOLATION, f"line 1 (the header): {_diagnostic(exc)}") from None
+        diagnostic = rest.validation_diagnostic(exc, "(line)")
+        raise HeaderError(errors.SCHEMA_VIOLATION, f"line 1 (the header): {diagnostic}") from None
 
 
 def header_consultation(header: BatchHeader) -> Consultation:
     """The consultation every line starts from (the line adds ssin, body and customer ticket)."""
-    ident = header.customerIdentification
-    return Consultation(
-        channel="rest",
-        cbe_number=ident.cbeNumber,
-        sector=ident.sector,
-        institution_type=ident.institution,
+    return rest.consultation(
+        header.customerIdentification,
         user_id=header.userId,
         legal_context=header.legalContext,
-        message_type=header.messageType.name,
-        version=header.messageType.version,
+        message_type=header.messageType,
     )
 
 
@@ -179,24 +167,12 @@ def parse_line(
     except ValidationError as exc:
         ticket = doc.get("customerTicket")
         named = _with(base, ssin=None, body={}, ticket=ticket if isinstance(ticket, str) else None)
-        return named, Refusal(errors.SCHEMA_VIOLATION, _diagnostic(exc))
+        return named, Refusal(errors.SCHEMA_VIOLATION, rest.validation_diagnostic(exc, "(line)"))
     return _with(base, ssin=line.ssin, body=line.request, ticket=line.customerTicket), None
 
 
 def _with(base: Consultation, *, ssin: str | None, body: dict[str, Any], ticket: str | None) -> Consultation:
-    return Consultation(
-        channel=base.channel,
-        customer_ticket=ticket[:36] if ticket else None,
-        cbe_number=base.cbe_number,
-        sector=base.sector,
-        institution_type=base.institution_type,
-        user_id=base.user_id,
-        legal_context=base.legal_context,
-        message_type=base.message_type,
-        version=base.version,
-        ssin=ssin,
-        body=body,
-    )
+    return replace(base, customer_ticket=ticket[:36] if ticket else None, ssin=ssin, body=body)
 
 
 Kind = Literal["DATA_FOUND", "NO_DATA_FOUND", "REFUSED"]
@@ -250,6 +226,21 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_Info = TypeVar("_Info", "BatchInfo", "MessageInfo")
+
+_COLUMN_OF = {"owner": "owner_kbo", "version": "message_version"}
+"""The columns named otherwise than the field they fill (every other field has the name of its column)."""
+
+
+def _of_row(cls: type[_Info], row: Any) -> _Info:
+    """A :class:`BatchInfo` or :class:`MessageInfo` of its table row, times in UTC."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        value = getattr(row, _COLUMN_OF.get(f.name, f.name))
+        values[f.name] = _utc(value) if isinstance(value, datetime) else value
+    return cls(**values)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchInfo:
     pk: int
@@ -276,31 +267,7 @@ class BatchInfo:
 
     @classmethod
     def of(cls, row: Any) -> BatchInfo:
-        created = _utc(row.created_at)
-        assert created is not None
-        return cls(
-            pk=int(row.pk),
-            id=row.id,
-            owner=row.owner_kbo,
-            status=row.status,
-            header=row.header,
-            message_type=row.message_type,
-            version=row.message_version,
-            size_bytes=int(row.size_bytes),
-            lines_total=int(row.lines_total),
-            lines_done=int(row.lines_done),
-            data_found=int(row.data_found),
-            no_data_found=int(row.no_data_found),
-            refused=int(row.refused),
-            next_line=int(row.next_line),
-            next_offset=int(row.next_offset),
-            created_at=created,
-            started_at=_utc(row.started_at),
-            finished_at=_utc(row.finished_at),
-            claimed_by=row.claimed_by,
-            failure=row.failure,
-            acknowledged_at=_utc(row.acknowledged_at),
-        )
+        return _of_row(cls, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,19 +284,7 @@ class MessageInfo:
 
     @classmethod
     def of(cls, row: Any) -> MessageInfo:
-        received = _utc(row.received_at)
-        assert received is not None
-        return cls(
-            ticket=row.ticket,
-            owner=row.owner_kbo,
-            status=row.status,
-            request=row.request,
-            received_at=received,
-            finished_at=_utc(row.finished_at),
-            http_status=row.http_status,
-            answer=row.answer,
-            acknowledged_at=_utc(row.acknowledged_at),
-        )
+        return _of_row(cls, row)
 
 
 @dataclass(slots=True)
@@ -836,8 +791,6 @@ class MailboxWorker:
                 await asyncio.sleep(self.poll_s * 5)
 
     async def _answer(self, message: MessageInfo) -> None:
-        from kruispunt.hub import rest  # the REST channel's parsing and rendering, shared with /hub/messages
-
         try:
             parsed = rest._ADAPTER.validate_json(message.request or "")
         except ValidationError:  # checked at submission: only a changed database gets here

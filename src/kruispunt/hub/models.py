@@ -29,11 +29,9 @@ from sqlalchemy import (
 )
 
 from kruispunt.core.db import new_metadata
+from kruispunt.core.tables import BIG_ID
 
 metadata = new_metadata()
-
-# SQLite only auto-increments an ``INTEGER PRIMARY KEY`` (the rowid); PostgreSQL gets a BIGINT.
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 QUEUED = "QUEUED"
 RUNNING = "RUNNING"
@@ -43,7 +41,7 @@ FAILED = "FAILED"
 batch_table = Table(
     "batch",
     metadata,
-    Column("pk", _BigId, primary_key=True, autoincrement=True),
+    Column("pk", BIG_ID, primary_key=True, autoincrement=True),
     Column("id", String(36), nullable=False, unique=True, comment="public id (UUID)"),
     Column("owner_kbo", String(10), nullable=False, comment="CBE number of the institution that sent it"),
     Column("status", String(8), nullable=False, comment="QUEUED / RUNNING / DONE / FAILED"),
@@ -74,7 +72,7 @@ Index("ix_batch_status", batch_table.c.status)
 batch_result_table = Table(
     "batch_result",
     metadata,
-    Column("batch_pk", _BigId, ForeignKey("batch.pk", ondelete="CASCADE"), primary_key=True),
+    Column("batch_pk", BIG_ID, ForeignKey("batch.pk", ondelete="CASCADE"), primary_key=True),
     Column("line_no", Integer, primary_key=True, autoincrement=False),
     Column("outcome", String(16), nullable=False, comment="DATA_FOUND / NO_DATA_FOUND / REFUSED"),
     Column("result", Text, nullable=False, comment="the line of results.jsonl"),

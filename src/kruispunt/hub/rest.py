@@ -13,25 +13,46 @@ from starlette.responses import Response
 from kruispunt.core.web import BodyTooLarge, read_body_limited
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Refusal
-from kruispunt.hub.schemas import ConsultationRequest
+from kruispunt.hub.schemas import ConsultationRequest, MessageTypeRef, OrganizationIdentification
 from kruispunt.hub.service import Consultation, Hub, Outcome
 
 _ADAPTER: TypeAdapter[ConsultationRequest] = TypeAdapter(ConsultationRequest)
 
 
-def _to_consultation(req: ConsultationRequest) -> Consultation:
-    info = req.informationCustomer
-    ident = info.customerIdentification
+def consultation(
+    ident: OrganizationIdentification,
+    *,
+    user_id: str | None,
+    legal_context: str,
+    message_type: MessageTypeRef,
+    customer_ticket: str | None = None,
+    ssin: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> Consultation:
+    """The consultation of a JSON envelope's parts (a batch header has all but ticket, person and body)."""
     return Consultation(
         channel="rest",
-        customer_ticket=info.ticket,
+        customer_ticket=customer_ticket,
         cbe_number=ident.cbeNumber,
         sector=ident.sector,
         institution_type=ident.institution,
+        user_id=user_id,
+        legal_context=legal_context,
+        message_type=message_type.name,
+        version=message_type.version,
+        ssin=ssin,
+        body={} if body is None else body,
+    )
+
+
+def _to_consultation(req: ConsultationRequest) -> Consultation:
+    info = req.informationCustomer
+    return consultation(
+        info.customerIdentification,
         user_id=info.userId,
         legal_context=req.legalContext,
-        message_type=req.messageType.name,
-        version=req.messageType.version,
+        message_type=req.messageType,
+        customer_ticket=info.ticket,
         ssin=req.ssin,
         body=req.request,
     )
@@ -72,10 +93,11 @@ def _best_effort(raw: bytes) -> Consultation:
     )
 
 
-def _validation_diagnostic(exc: ValidationError) -> str:
+def validation_diagnostic(exc: ValidationError, whole: str = "(body)") -> str:
+    """The first five problems, each ``where: what`` (``whole`` where it is the document itself)."""
     parts = []
     for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ())) or "(body)"
+        where = ".".join(str(p) for p in err.get("loc", ())) or whole
         parts.append(f"{where}: {err.get('msg')}")
     return "; ".join(parts)
 
@@ -147,7 +169,7 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
     except ValidationError as exc:
         malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
         reason = errors.MALFORMED_REQUEST if malformed else errors.SCHEMA_VIOLATION
-        diagnostic = "the body is not valid JSON" if malformed else _validation_diagnostic(exc)
+        diagnostic = "the body is not valid JSON" if malformed else validation_diagnostic(exc)
         c = _best_effort(raw)
         outcome = await hub.refuse(c, Refusal(reason, diagnostic), received=received)
         return _json(render(c, outcome, None), outcome.http_status)

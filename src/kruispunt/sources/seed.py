@@ -42,6 +42,18 @@ class SeedReport:
         return 0.0 if self.skipped or self.seconds <= 0 else self.persons / self.seconds
 
 
+def population_meta(persons: int, seed: int) -> dict[str, str]:
+    """The ``population.*`` meta of a database seeded with ``persons`` people of nation ``seed`` (and this
+    generator): what a later seeding compares with to tell whether it is the same population."""
+    return {
+        "population.persons": str(persons),
+        "population.seed": str(seed),
+        "population.generator": str(GENERATOR_VERSION),
+        "population.block_size": str(BLOCK_SIZE),
+        "population.reference_date": REFERENCE_DATE.isoformat(),
+    }
+
+
 def _has_people(conn: Connection, table: Table) -> bool:
     return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is not None
 
@@ -58,13 +70,7 @@ def seed_sources(
     upgrade(nr_url, "national_register")
     upgrade(bis_url, "bis_register")
     nr_engine, bis_engine = make_engine(nr_url), make_engine(bis_url)
-    wanted = {
-        "population.persons": str(persons),
-        "population.seed": str(seed),
-        "population.generator": str(GENERATOR_VERSION),
-        "population.block_size": str(BLOCK_SIZE),
-        "population.reference_date": REFERENCE_DATE.isoformat(),
-    }
+    wanted = population_meta(persons, seed)
     try:
         registers = ((nr, nr_engine), (bis, bis_engine))
         states = []

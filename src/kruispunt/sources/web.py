@@ -143,17 +143,22 @@ def add_identify_person_route(
         return ConsultReply[IdentifyPersonData](status="DATA_FOUND", data=IdentifyPersonData(persons=found))
 
 
+def unknown_message_type(message_type: str, served: list[str]) -> HTTPException:
+    """The 404 for a message type this source does not serve (``served``: the ones it does)."""
+    return HTTPException(
+        status_code=404,
+        detail=error_detail(
+            "UNKNOWN_MESSAGE_TYPE", f"this source does not serve {message_type!r}", served=served
+        ),
+    )
+
+
 def add_unknown_message_type_route(app: FastAPI, served: list[str]) -> None:
     """``POST /consult/{other}`` → 404 (register after the served message types' own routes)."""
 
     @app.post("/consult/{message_type}", tags=["consult"], include_in_schema=False)
-    async def unknown_message_type(message_type: str) -> None:
-        raise HTTPException(
-            status_code=404,
-            detail=error_detail(
-                "UNKNOWN_MESSAGE_TYPE", f"this source does not serve {message_type!r}", served=served
-            ),
-        )
+    async def unknown_message_type_route(message_type: str) -> None:
+        raise unknown_message_type(message_type, served)
 
 
 def add_verify_route(app: FastAPI, engine: Engine, verify: Callable[..., VerifyReply | None]) -> None:
@@ -188,7 +193,11 @@ def add_verify_route(app: FastAPI, engine: Engine, verify: Callable[..., VerifyR
 Answer = Callable[[ConsultRequest[dict[str, Any]]], ConsultReply[Any]]
 """One consultation answered synchronously (database work included): what the bulk route runs per item."""
 
-_ENVELOPE: TypeAdapter[ConsultRequest[dict[str, Any]]] = TypeAdapter(ConsultRequest[dict[str, Any]])
+ENVELOPE: TypeAdapter[ConsultRequest[dict[str, Any]]] = TypeAdapter(ConsultRequest[dict[str, Any]])
+"""One envelope of a bulk call (its ``request`` still a plain dict)."""
+
+MAX_BATCH_ITEMS = 10_000
+"""How many envelopes one bulk call may carry (by default)."""
 
 
 def consult_routes_answer(app: FastAPI) -> Answer:
@@ -223,14 +232,7 @@ def consult_routes_answer(app: FastAPI) -> Answer:
             load()
         found = handlers.get(envelope.message_type)
         if found is None:
-            raise HTTPException(
-                status_code=404,
-                detail=error_detail(
-                    "UNKNOWN_MESSAGE_TYPE",
-                    f"this source does not serve {envelope.message_type!r}",
-                    served=sorted(handlers),
-                ),
-            )
+            raise unknown_message_type(envelope.message_type, sorted(handlers))
         handler, model, body_adapter = found
         try:
             body = body_adapter.validate_python(envelope.request)
@@ -249,7 +251,7 @@ def consult_routes_answer(app: FastAPI) -> Answer:
     return answer
 
 
-def _item_error(exc: Exception) -> dict[str, Any]:
+def item_error(exc: Exception) -> dict[str, Any]:
     """An item's error in the bulk reply: the status and JSON error the single route would have answered."""
     if isinstance(exc, HTTPException):
         detail = exc.detail
@@ -280,16 +282,30 @@ def answer_items(answer: Answer, message_type: str, items: list[Any]) -> list[di
     out: list[dict[str, Any]] = []
     for item in items:
         try:
-            envelope = _ENVELOPE.validate_python(item)
+            envelope = ENVELOPE.validate_python(item)
             if envelope.message_type != message_type:
                 raise invalid(("message_type",), f"must be {message_type!r}, the message type of the path")
             out.append(answer(envelope).model_dump(mode="json"))
         except Exception as exc:  # per item: one bad envelope must not fail the others
-            out.append(_item_error(exc))
+            out.append(item_error(exc))
     return out
 
 
-def add_batch_consult_route(app: FastAPI, answer: Answer, *, max_items: int = 10_000) -> None:
+async def batch_items(request: Request, max_items: int = MAX_BATCH_ITEMS) -> list[Any]:
+    """The ``items`` of a bulk body (``{"items": [envelope, …]}``, at most ``max_items``), or a 422."""
+    try:
+        doc = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise invalid((), "the body is not valid JSON") from None
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise invalid(("items",), "give the envelopes as a list in items")
+    if len(items) > max_items:
+        raise invalid(("items",), f"at most {max_items} envelopes per call")
+    return items
+
+
+def add_batch_consult_route(app: FastAPI, answer: Answer, *, max_items: int = MAX_BATCH_ITEMS) -> None:
     """``POST /consult-batch/{message_type}``: many hub → source envelopes in one call (the hub's batches).
 
     Body ``{"items": [ConsultRequest, ...]}`` (at most ``max_items``; the service's body limit applies);
@@ -329,14 +345,6 @@ def add_batch_consult_route(app: FastAPI, answer: Answer, *, max_items: int = 10
         },
     )
     async def consult_batch(message_type: str, request: Request) -> Response:
-        try:
-            doc = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise invalid((), "the body is not valid JSON") from None
-        items = doc.get("items") if isinstance(doc, dict) else None
-        if not isinstance(items, list):
-            raise invalid(("items",), "give the envelopes as a list in items")
-        if len(items) > max_items:
-            raise invalid(("items",), f"at most {max_items} envelopes per call")
+        items = await batch_items(request, max_items)
         answers = await run_in_threadpool(run, message_type, items)
         return JSONResponse({"items": answers})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    BigInteger,
     Date,
     DateTime,
     ForeignKey,
@@ -20,15 +19,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, registry
 
+from kruispunt.core import tables
 from kruispunt.core.db import ComponentBase, new_metadata
+from kruispunt.core.tables import BIG_ID, table_of
 
 metadata = new_metadata()
-
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class BisRegisterBase(ComponentBase):
@@ -73,7 +71,7 @@ class BisAddress(BisRegisterBase):
     __tablename__ = "address"
     __table_args__ = (Index("ix_address_insz_start", "insz", "start_date"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     insz: Mapped[str] = mapped_column(String(11), ForeignKey("person.insz", ondelete="CASCADE"))
     street: Mapped[str] = mapped_column(String(200))
     house_number: Mapped[str] = mapped_column(String(20))
@@ -85,19 +83,6 @@ class BisAddress(BisRegisterBase):
     end_date: Mapped[dt.date | None] = mapped_column(Date)
 
 
-class BisMeta(BisRegisterBase):
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-def _table(cls: type[BisRegisterBase]) -> Table:
-    table = cls.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-person_table: Table = _table(BisPerson)
-address_table: Table = _table(BisAddress)
-meta_table: Table = _table(BisMeta)
+person_table: Table = table_of(BisPerson)
+address_table: Table = table_of(BisAddress)
+meta_table: Table = tables.meta_table(metadata)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, registry
 
+from kruispunt.core import tables
 from kruispunt.core.db import ComponentBase, new_metadata
+from kruispunt.core.tables import BIG_ID, table_of
 
 metadata = new_metadata()
-
-# SQLite only auto-increments an ``INTEGER PRIMARY KEY`` (the rowid); PostgreSQL gets a BIGINT.
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class NationalRegisterBase(ComponentBase):
@@ -59,7 +58,7 @@ class NrAddress(NationalRegisterBase):
     __tablename__ = "address"
     __table_args__ = (Index("ix_address_insz_start", "insz", "start_date"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     insz: Mapped[str] = mapped_column(String(11), ForeignKey("person.insz", ondelete="CASCADE"))
     street: Mapped[str] = mapped_column(String(200))
     house_number: Mapped[str] = mapped_column(String(20))
@@ -86,22 +85,7 @@ class NrHouseholdMember(NationalRegisterBase):
     end_date: Mapped[dt.date | None] = mapped_column(Date)
 
 
-class NrMeta(NationalRegisterBase):
-    """Small key/value facts about this database (e.g. which simulated population it was seeded with)."""
-
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-def _table(cls: type[NationalRegisterBase]) -> Table:
-    table = cls.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-person_table: Table = _table(NrPerson)
-address_table: Table = _table(NrAddress)
-member_table: Table = _table(NrHouseholdMember)
-meta_table: Table = _table(NrMeta)
+person_table: Table = table_of(NrPerson)
+address_table: Table = table_of(NrAddress)
+member_table: Table = table_of(NrHouseholdMember)
+meta_table: Table = tables.meta_table(metadata)

@@ -30,11 +30,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Engine
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -52,11 +51,15 @@ from kruispunt.sources.social.schemas import CloseIn, FileIn, FileReply, MemberS
 from kruispunt.sources.social.service import FileError, SocialSource, request_model
 from kruispunt.sources.social.signing import published_jwks
 from kruispunt.sources.web import (
+    ENVELOPE,
     add_batch_consult_route,
     add_unknown_message_type_route,
     answer_items,
+    batch_items,
     check_envelope,
     invalid,
+    item_error,
+    unknown_message_type,
 )
 
 Reply = ConsultReply[dict[str, Any]]
@@ -111,6 +114,24 @@ def _app(
     )
 
 
+def _health(
+    d: SourceDef, engine: Engine, facts: Callable[[Connection], dict[str, Any]]
+) -> Callable[[], dict[str, Any]]:
+    """The health of a service on one database: its name, its database, ``facts`` and what it was seeded
+    with."""
+
+    def health() -> dict[str, Any]:
+        with engine.connect() as conn:
+            return {
+                "component": d.name,
+                "database": engine.dialect.name,
+                **facts(conn),
+                "seed": service.get_meta(conn),
+            }
+
+    return health
+
+
 def _consult_endpoint(source: SocialSource, message_type: str, engine: Engine) -> Callable[..., Any]:
     """``POST /consult/{message_type}`` with the handler's typed body (so the OpenAPI document shows it)."""
     model = request_model(source.definition.message_types[message_type])
@@ -157,14 +178,7 @@ def create_source_app(
     source.keys.load_all()
     hub = hub or HubDirectory(hub_url, timeout_s=timeout_s)
 
-    def health() -> dict[str, Any]:
-        with engine.connect() as conn:
-            return {
-                "component": d.name,
-                "database": engine.dialect.name,
-                "institutions": list(d.institutions),
-                "seed": service.get_meta(conn),
-            }
+    health = _health(d, engine, lambda _: {"institutions": list(d.institutions)})
 
     async def shutdown() -> None:
         hub.close()
@@ -320,7 +334,7 @@ def create_members_app(
     )
     async def consult_batch(kbo: str, message_type: str, request: Request) -> Response:
         engine_for(kbo)
-        items = await _batch_items(request)
+        items = await batch_items(request)
 
         def one(envelope: ConsultRequest[dict[str, Any]]) -> Reply:
             return answer(envelope, member=kbo)
@@ -329,14 +343,9 @@ def create_members_app(
         return JSONResponse({"items": answers})
 
     @app.post("/members/{kbo}/consult/{message_type}", tags=["consult"], include_in_schema=False)
-    async def unknown_message_type(kbo: str, message_type: str) -> None:
+    async def member_unknown_message_type(kbo: str, message_type: str) -> None:
         engine_for(kbo)
-        raise HTTPException(
-            status_code=404,
-            detail=error_detail(
-                "UNKNOWN_MESSAGE_TYPE", f"this source does not serve {message_type!r}", served=served
-            ),
-        )
+        raise unknown_message_type(message_type, served)
 
     return app
 
@@ -374,15 +383,14 @@ def create_managing_app(
     engine = open_database(url)
     network = ManagingNetwork(d, members, engine=engine, members_url=members_url, timeout_s=timeout_s)
 
-    def health() -> dict[str, Any]:
-        with engine.connect() as conn:
-            return {
-                "component": d.name,
-                "database": engine.dialect.name,
-                "members": list(members.institutions),
-                "member_lines": service.count_member_lines(conn),
-                "seed": service.get_meta(conn),
-            }
+    health = _health(
+        d,
+        engine,
+        lambda conn: {
+            "members": list(members.institutions),
+            "member_lines": service.count_member_lines(conn),
+        },
+    )
 
     async def shutdown() -> None:
         await network.close()
@@ -427,64 +435,23 @@ def create_managing_app(
         summary="Many consultations of one message type in one call, each forwarded to its members",
     )
     async def consult_batch(message_type: str, request: Request) -> Response:
-        items = await _batch_items(request)
+        items = await batch_items(request)
         limit = asyncio.Semaphore(32)
 
         async def one(item: Any) -> dict[str, Any]:
             async with limit:
                 try:
-                    envelope = _ENVELOPE.validate_python(item)
+                    envelope = ENVELOPE.validate_python(item)
                     if envelope.message_type != message_type:
                         raise invalid(("message_type",), f"must be {message_type!r}, the path's message type")
                     result = await network.answer(envelope)
                     return result.reply.model_dump(mode="json")
                 except (HTTPException, RequestValidationError, ValidationError) as exc:
-                    return _item_error(exc)
+                    return item_error(exc)
 
         return JSONResponse({"items": list(await asyncio.gather(*(one(item) for item in items)))})
 
     return app
-
-
-_ENVELOPE: TypeAdapter[ConsultRequest[dict[str, Any]]] = TypeAdapter(ConsultRequest[dict[str, Any]])
-MAX_BATCH_ITEMS = 10_000
-
-
-async def _batch_items(request: Request) -> list[Any]:
-    """The ``items`` of a batch body (``{"items": [envelope, …]}``), or a 422."""
-    try:
-        doc = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise invalid((), "the body is not valid JSON") from None
-    items = doc.get("items") if isinstance(doc, dict) else None
-    if not isinstance(items, list):
-        raise invalid(("items",), "give the envelopes as a list in items")
-    if len(items) > MAX_BATCH_ITEMS:
-        raise invalid(("items",), f"at most {MAX_BATCH_ITEMS} envelopes per call")
-    return items
-
-
-def _item_error(exc: HTTPException | RequestValidationError | ValidationError) -> dict[str, Any]:
-    """One batch item's error: the status and JSON error the single route would have answered."""
-    if isinstance(exc, HTTPException):
-        detail = exc.detail
-        if isinstance(detail, dict) and isinstance(detail.get("error"), dict):
-            return {"error": {"status": exc.status_code, **detail["error"]}}
-        return {
-            "error": {"status": exc.status_code, "code": f"HTTP_{exc.status_code}", "message": str(detail)}
-        }
-    problems = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
-        for e in exc.errors()
-    ]
-    return {
-        "error": {
-            "status": 422,
-            "code": "INVALID_REQUEST",
-            "message": "the request does not match the schema",
-            "details": {"errors": problems},
-        }
-    }
 
 
 def _managing_consult(network: ManagingNetwork, message_type: str) -> Callable[..., Any]:

@@ -25,7 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
 from kruispunt.sources.social import service
 from kruispunt.sources.social.definitions import SourceDef
-from kruispunt.sources.web import check_envelope, require_person
 
 _STATUSES = frozenset({"DATA_FOUND", "NO_DATA_FOUND"})
 
@@ -131,19 +130,7 @@ class ManagingNetwork:
         Raises ``HTTPException`` 404 (unknown message type or version), ``RequestValidationError`` (no
         person, a bad body) or ``HTTPException`` 502 (every member asked failed).
         """
-        handler = self.definition.message_types.get(envelope.message_type)
-        if handler is None:
-            raise HTTPException(
-                status_code=404,
-                detail=error_detail(
-                    "UNKNOWN_MESSAGE_TYPE",
-                    f"this source does not serve {envelope.message_type!r}",
-                    served=sorted(self.definition.message_types),
-                ),
-            )
-        check_envelope(envelope, envelope.message_type)
-        insz = require_person(envelope)
-        service.parse_request(handler, envelope.request)
+        _, insz, _ = service.checked_consultation(self.definition, envelope)
         members = await run_in_threadpool(self._members_knowing, insz)
         if envelope.provider in self.members.institutions:
             members = [m for m in members if m == envelope.provider]

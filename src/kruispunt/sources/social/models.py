@@ -17,11 +17,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Date,
     DateTime,
     Index,
-    Integer,
     SmallInteger,
     String,
     Table,
@@ -31,11 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, registry
 
+from kruispunt.core import tables
 from kruispunt.core.db import ComponentBase, new_metadata
+from kruispunt.core.tables import BIG_ID, table_of
 
 metadata = new_metadata()
 
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 _Json = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -51,7 +50,7 @@ class SocialFile(SocialBase):
     __tablename__ = "social_file"
     __table_args__ = (Index("ix_social_file_insz", "insz", "start"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     insz: Mapped[str] = mapped_column(String(11))
     kind: Mapped[str] = mapped_column(String(64))
     member: Mapped[str] = mapped_column(String(10), comment="KBO of the institution holding the file")
@@ -83,27 +82,14 @@ class MemberLine(SocialBase):
     __tablename__ = "member_line"
     __table_args__ = (Index("ux_member_line_insz_member", "insz", "member", unique=True),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     insz: Mapped[str] = mapped_column(String(11))
     member: Mapped[str] = mapped_column(String(10))
     start: Mapped[dt.date] = mapped_column(Date)
     end: Mapped[dt.date | None] = mapped_column(Date)
 
 
-class SocialMeta(SocialBase):
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
-def _table(cls: type[SocialBase]) -> Table:
-    table = cls.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-file_table: Table = _table(SocialFile)
-attestation_table: Table = _table(IssuedAttestation)
-member_line_table: Table = _table(MemberLine)
-meta_table: Table = _table(SocialMeta)
+file_table: Table = table_of(SocialFile)
+attestation_table: Table = table_of(IssuedAttestation)
+member_line_table: Table = table_of(MemberLine)
+meta_table: Table = tables.meta_table(metadata)

@@ -72,18 +72,18 @@ class StatusRows(Protocol):
     def __len__(self) -> int: ...
 
 
-@dataclass
-class Statuses:
+_ARRAYS = ("insz", "source", "kind", "member", "capacity", "start", "end", "attrs")
+
+
+class Statuses(StatusRows):
     """A :class:`StatusRows` built from plain rows (tests, exports)."""
 
-    insz: Array
-    source: Array
-    kind: Array
-    member: Array
-    capacity: Array
-    start: Array
-    end: Array
-    attrs: Array
+    def __init__(self, **arrays: Array) -> None:
+        """One keyword argument per array of :class:`StatusRows` (all of them, and only those)."""
+        if set(arrays) != set(_ARRAYS):
+            raise TypeError(f"Statuses takes the arrays {', '.join(_ARRAYS)}")
+        for name in _ARRAYS:
+            setattr(self, name, arrays[name])
 
     def __len__(self) -> int:
         return len(self.insz)
@@ -111,9 +111,6 @@ class Statuses:
             end=np.array([day(r.get("end")) for r in rows], dtype="datetime64[D]"),
             attrs=attrs,
         )
-
-
-_ARRAYS = ("insz", "source", "kind", "member", "capacity", "start", "end", "attrs")
 
 
 def as_statuses(batch: StatusRows | Iterable[Mapping[str, Any]]) -> StatusRows:

@@ -53,7 +53,7 @@ from kruispunt.sources.social.schemas import (
     RecordsRequest,
 )
 from kruispunt.sources.social.signing import KeyRing
-from kruispunt.sources.web import check_envelope, require_person
+from kruispunt.sources.web import check_envelope, require_person, unknown_message_type
 
 Target = Connection | Engine
 Reply = ConsultReply[dict[str, Any]]
@@ -73,20 +73,11 @@ def request_model(handler: Handler) -> type[BaseModel]:
 
 
 @contextmanager
-def reading(target: Target) -> Iterator[Connection]:
-    """A connection for reads: the given one, or a new one of the engine."""
+def connection(target: Target, *, write: bool = False) -> Iterator[Connection]:
+    """A connection: the given one (for writes, the caller commits), or of the engine a new one for reads
+    and a transaction for writes."""
     if isinstance(target, Engine):
-        with target.connect() as conn:
-            yield conn
-    else:
-        yield target
-
-
-@contextmanager
-def writing(target: Target) -> Iterator[Connection]:
-    """A connection for writes: the given one (the caller commits), or a transaction of the engine."""
-    if isinstance(target, Engine):
-        with target.begin() as conn:
+        with target.begin() if write else target.connect() as conn:
             yield conn
     else:
         yield target
@@ -232,6 +223,22 @@ def parse_request(handler: Handler, request: Any) -> BaseModel:
         ) from exc
 
 
+def checked_consultation(
+    definition: SourceDef, envelope: ConsultRequest[Any]
+) -> tuple[Handler, str, BaseModel]:
+    """The handler of the envelope's message type, the person's INSZ and the request as the handler's model.
+
+    Raises ``HTTPException`` 404 (a message type the source does not serve, an unknown version) and
+    ``RequestValidationError`` (422: no person, a bad body).
+    """
+    handler = definition.message_types.get(envelope.message_type)
+    if handler is None:
+        raise unknown_message_type(envelope.message_type, sorted(definition.message_types))
+    check_envelope(envelope, envelope.message_type)
+    insz = require_person(envelope)
+    return handler, insz, parse_request(handler, envelope.request)
+
+
 @dataclass
 class SocialSource:
     """One social source (or one member of a secondary network): its definition and its signing keys.
@@ -269,19 +276,7 @@ class SocialSource:
         service answers for several institutions and the envelope's ``provider`` is one of them, only that
         institution's files (and attestations) are used.
         """
-        handler = self.definition.message_types.get(envelope.message_type)
-        if handler is None:
-            raise HTTPException(
-                status_code=404,
-                detail=error_detail(
-                    "UNKNOWN_MESSAGE_TYPE",
-                    f"this source does not serve {envelope.message_type!r}",
-                    served=self.served(),
-                ),
-            )
-        check_envelope(envelope, envelope.message_type)
-        insz = require_person(envelope)
-        request = parse_request(handler, envelope.request)
+        handler, insz, request = checked_consultation(self.definition, envelope)
         member = (
             envelope.provider
             if self.definition.several and envelope.provider in self.definition.institutions
@@ -293,19 +288,19 @@ class SocialSource:
             period = None
             if request.period is not None:
                 period = (request.period.start, request.period.end or self.today())
-            with reading(target) as conn:
+            with connection(target) as conn:
                 data = records_data(conn, handler=handler, insz=insz, member=member, period=period)
         elif isinstance(handler, AttestationHandler):
             assert isinstance(request, AttestationRequest)
             on = request.on or self.today()
-            with writing(target) as conn:
+            with connection(target, write=True) as conn:
                 issued = issue_attestations(
                     conn, handler=handler, keys=self.keys, insz=insz, on=on, member=member, now=self.now()
                 )
             data = {"attestations": issued} if issued else None
         else:
             assert isinstance(handler, ListAttestationsHandler)
-            with reading(target) as conn:
+            with connection(target) as conn:
                 found = list_attestations(conn, insz=insz, issuer=member)
             data = {"attestations": found} if found else None
         if data is None:
@@ -438,6 +433,52 @@ def _directory_error(exc: DirectoryRefused | DirectoryUnavailable, what: str) ->
     return FileError(503, f"{what.upper().replace(' ', '_')}_UNAVAILABLE", str(exc), nothing_kept=True)
 
 
+def _require_hub(hub: HubDirectory) -> None:
+    if not hub.configured:
+        raise FileError(503, "HUB_NOT_CONFIGURED", "no hub URL configured (KRUISPUNT_HUB_URL)")
+
+
+@contextmanager
+def _file_transaction(
+    conn: Connection, managing: ManagingDirectory | None, *, insz: str, member: str
+) -> Iterator[Callable[[], None]]:
+    """A transaction of ``conn`` that changes ``member``'s files on a person, committed when the block ends.
+
+    The block calls the function it is given once it has changed the files: for a member of a secondary
+    network (``managing``) it tells the managing institution the member's new span on the person. When the
+    block (or the commit) fails, the transaction is rolled back and a managing institution that was told is
+    given the span from before again.
+    """
+    txn = conn.begin()
+    told_managing = False
+    before: tuple[dt.date, dt.date | None] | None = None
+
+    def tell_managing() -> None:
+        nonlocal told_managing
+        if managing is None:
+            return
+        span = member_span(conn, insz=insz, member=member)
+        try:
+            managing.set_span(_span_body(member, insz, span))
+        except (DirectoryRefused, DirectoryUnavailable) as exc:
+            raise _directory_error(exc, "managing institution") from exc
+        told_managing = True
+
+    try:
+        if managing is not None:
+            before = member_span(conn, insz=insz, member=member)
+        yield tell_managing
+        txn.commit()
+    except BaseException:
+        txn.rollback()
+        if told_managing and managing is not None:
+            # if this fails too, the managing institution keeps a wider span: it asks a member that
+            # answers "no data", which is harmless
+            with suppress(DirectoryRefused, DirectoryUnavailable):
+                managing.set_span(_span_body(member, insz, before))
+        raise
+
+
 def open_file(
     engine: Engine,
     *,
@@ -456,15 +497,9 @@ def open_file(
     institution's span.
     """
     kind, holder = check_file(definition, body, member)
-    if not hub.configured:
-        raise FileError(503, "HUB_NOT_CONFIGURED", "no hub URL configured (KRUISPUNT_HUB_URL)")
+    _require_hub(hub)
     with engine.connect() as conn:
-        txn = conn.begin()
-        told_managing = False
-        before: tuple[dt.date, dt.date | None] | None = None
-        try:
-            if managing is not None:
-                before = member_span(conn, insz=body.insz, member=holder)
+        with _file_transaction(conn, managing, insz=body.insz, member=holder) as tell_managing:
             new_id = conn.execute(
                 insert(file_table)
                 .values(
@@ -478,13 +513,7 @@ def open_file(
                 )
                 .returning(_f.id)
             ).scalar_one()
-            if managing is not None:
-                span = member_span(conn, insz=body.insz, member=holder)
-                try:
-                    managing.set_span(_span_body(holder, body.insz, span))
-                except (DirectoryRefused, DirectoryUnavailable) as exc:
-                    raise _directory_error(exc, "managing institution") from exc
-                told_managing = True
+            tell_managing()
             try:
                 registered = hub.register(
                     {
@@ -497,15 +526,6 @@ def open_file(
                 )
             except (DirectoryRefused, DirectoryUnavailable) as exc:
                 raise _directory_error(exc, "hub") from exc
-            txn.commit()
-        except BaseException:
-            txn.rollback()
-            if told_managing and managing is not None:
-                # if this fails too, the managing institution keeps a wider span: it asks a member that
-                # answers "no data", which is harmless
-                with suppress(DirectoryRefused, DirectoryUnavailable):
-                    managing.set_span(_span_body(holder, body.insz, before))
-            raise
         row = conn.execute(select(file_table).where(_f.id == new_id)).one()
     return FileReply(file=file_out(row), directory=registered)
 
@@ -526,8 +546,7 @@ def close_file(
     (``NO_INSCRIPTION``) does not prevent closing the file; any other refusal, or an unreachable hub, keeps
     the file open.
     """
-    if not hub.configured:
-        raise FileError(503, "HUB_NOT_CONFIGURED", "no hub URL configured (KRUISPUNT_HUB_URL)")
+    _require_hub(hub)
     query = select(file_table).where(_f.id == file_id)
     if member is not None:
         query = query.where(_f.member == member)
@@ -540,13 +559,8 @@ def close_file(
             raise FileError(409, "FILE_CLOSED", f"file {file_id} was already closed on {row.end}")
         if body.end < row.start:
             raise FileError(422, "INVALID_PERIOD", f"end {body.end} is before the file's start {row.start}")
-        txn = conn.begin()
-        told_managing = False
-        before: tuple[dt.date, dt.date | None] | None = None
         answer: dict[str, Any] | None = None
-        try:
-            if managing is not None:
-                before = member_span(conn, insz=row.insz, member=row.member)
+        with _file_transaction(conn, managing, insz=row.insz, member=row.member) as tell_managing:
             changed = conn.execute(
                 update(file_table).where(_f.id == file_id, _f.end.is_(None)).values(end=body.end)
             ).rowcount
@@ -561,13 +575,7 @@ def close_file(
                     or_(_f.end.is_(None), _f.end > body.end),
                 )
             ).scalar_one()
-            if managing is not None:
-                span = member_span(conn, insz=row.insz, member=row.member)
-                try:
-                    managing.set_span(_span_body(row.member, row.insz, span))
-                except (DirectoryRefused, DirectoryUnavailable) as exc:
-                    raise _directory_error(exc, "managing institution") from exc
-                told_managing = True
+            tell_managing()
             if not still_active:
                 try:
                     answer = hub.unregister(
@@ -585,13 +593,6 @@ def close_file(
                     answer = {"action": "UNREGISTER", "closed": [], "note": exc.message}
                 except DirectoryUnavailable as exc:
                     raise _directory_error(exc, "hub") from exc
-            txn.commit()
-        except BaseException:
-            txn.rollback()
-            if told_managing and managing is not None:
-                with suppress(DirectoryRefused, DirectoryUnavailable):
-                    managing.set_span(_span_body(row.member, row.insz, before))
-            raise
         closed = conn.execute(select(file_table).where(_f.id == file_id)).one()
     return FileReply(file=file_out(closed), directory=answer)
 

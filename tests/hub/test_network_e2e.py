@@ -93,7 +93,7 @@ def register(
 
 def test_up_prints_every_service_and_each_answers(network: RunningNetwork) -> None:
     assert set(network.urls) == {"hub", *SOURCE_SERVICES}
-    assert len(network.urls) == 15  # hub, two registers, ten social-security services
+    assert len(network.urls) == 13  # hub, two registers, ten social-security services
     for url in network.urls.values():
         assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "ok"
 

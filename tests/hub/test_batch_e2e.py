@@ -138,6 +138,11 @@ def test_batch_with_bad_lines_results_errors_log_and_mailbox(network: RunningNet
     assert other.status_code == 403
     assert httpx.get(f"{network.hub}/hub/batches/{batch_id}", timeout=10).status_code == 401
     assert httpx.get(f"{network.hub}/hub/mailbox/{OCMW_ANTWERPEN}/{batch_id}", timeout=10).status_code == 403
+    malformed = httpx.get(f"{network.hub}/hub/mailbox/abc", timeout=10)
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "INVALID_CBE_NUMBER"
+    wrong = {IDENTITY: "0212140187"}  # a check-digit error is not an institution
+    assert httpx.get(f"{network.hub}/hub/batches/{batch_id}", headers=wrong, timeout=10).status_code == 400
 
     # acknowledged: gone from the mailbox, results deleted
     gone = httpx.delete(f"{network.hub}/hub/mailbox/{OCMW_GENT}/{batch_id}", timeout=10)

@@ -109,6 +109,17 @@ def test_empty_body_message_types(catalogue: Catalogue) -> None:
         assert catalogue.validate_request(mt, {"x": 1})
 
 
+def test_a_date_that_is_not_a_day_is_a_schema_violation(catalogue: Catalogue) -> None:
+    """Formats are asserted: the caller's impossible date is refused by the hub, not by the source."""
+    mt = catalogue.get("attestation_unemployment", "1")
+    assert mt is not None
+    assert catalogue.validate_request(mt, {"on": "2025-02-28"}) == []
+    assert catalogue.validate_request(mt, {"on": "2025-13-45"}) == ["on: '2025-13-45' is not a 'date'"]
+    period = catalogue.get("employment_history", "1")
+    assert period is not None
+    assert catalogue.validate_request(period, {"period": {"start": "2025-02-30"}})
+
+
 REPLY = {
     "persons": [
         {

@@ -41,6 +41,7 @@ from kruispunt.hub.errors import Refusal
 from kruispunt.hub.models import DONE, FAILED
 from kruispunt.hub.schemas import ConsultationRequest
 from kruispunt.hub.service import Consultation, Hub
+from kruispunt.ids import is_valid_enterprise_number
 from kruispunt.network.registry import UnknownInstitution
 
 log = logging.getLogger("kruispunt.hub.batch")
@@ -88,6 +89,13 @@ def declared_identity(request: Request) -> str | None:
     return request.headers.get(IDENTITY_HEADER) or request.query_params.get("cbeNumber") or None
 
 
+def _well_formed(cbe_number: str) -> str:
+    """A CBE number that cannot name any institution is a 400, not an empty mailbox."""
+    if not is_valid_enterprise_number(cbe_number):
+        raise _error(400, "INVALID_CBE_NUMBER", f"{cbe_number!r} is not a valid CBE (KBO) number")
+    return cbe_number
+
+
 def _caller(request: Request) -> str:
     declared = declared_identity(request)
     if declared is None:
@@ -97,7 +105,7 @@ def _caller(request: Request) -> str:
             f"declare the calling institution's CBE number in the {IDENTITY_HEADER} header or the cbeNumber "
             "query parameter",
         )
-    return declared
+    return _well_formed(declared)
 
 
 def _own(owner: str, caller: str, what: str) -> None:
@@ -502,6 +510,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
     # -- the mailbox -----------------------------------------------------------------------------------
 
     def _mailbox_owner(request: Request, cbe_number: str) -> str:
+        _well_formed(cbe_number)
         declared = declared_identity(request)
         if declared is not None and declared != cbe_number:
             raise _error(403, "NOT_YOURS", "the declared caller is not the mailbox's institution")

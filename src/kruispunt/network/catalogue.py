@@ -317,11 +317,17 @@ class Catalogue:
                 by_soap[(mt.soap.service_id, mt.soap.version)] = mt
         self._by_key = by_key
         self._by_soap = by_soap
-        self._validators = {key: Draft202012Validator(mt.request_schema) for key, mt in by_key.items()}
+        # formats are asserted (a `format: date` that is not a real day is the caller's error, refused here
+        # rather than by the source as a "bad reply")
+        self._validators = {
+            key: Draft202012Validator(mt.request_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            for key, mt in by_key.items()
+        }
         # the hot path: a compiled (Rust) validator answers "valid?" in about a microsecond; the pure-Python
         # one above is only asked for the wording of the errors when a body is not valid
         self._fast = {
-            key: jsonschema_rs.Draft202012Validator(dict(mt.request_schema)) for key, mt in by_key.items()
+            key: jsonschema_rs.Draft202012Validator(dict(mt.request_schema), validate_formats=True)
+            for key, mt in by_key.items()
         }
         versions: dict[str, list[str]] = {}
         for name, version in by_key:
@@ -417,7 +423,9 @@ class Catalogue:
             return []
         validator = self._validators.get(mt.key) if known else None
         if validator is None:
-            validator = Draft202012Validator(mt.request_schema)
+            validator = Draft202012Validator(
+                mt.request_schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
         errors = sorted(
             validator.iter_errors(body), key=lambda e: (list(map(str, e.absolute_path)), e.message)
         )

@@ -74,10 +74,17 @@ def stop(procs: Iterable[subprocess.Popen[bytes]], timeout: float) -> None:
             proc.kill()
 
 
-async def post_json(session: aiohttp.ClientSession, url: str, body: bytes, statuses: dict[int, int]) -> bool:
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    statuses: dict[int, int],
+    headers: dict[str, str] | None = None,
+) -> bool:
     """POST one JSON body and count its status in ``statuses``; False when the connection failed."""
     try:
-        async with session.post(url, data=body, headers={"content-type": "application/json"}) as response:
+        sent = {"content-type": "application/json", **(headers or {})}
+        async with session.post(url, data=body, headers=sent) as response:
             await response.read()
             statuses[response.status] = statuses.get(response.status, 0) + 1
     except aiohttp.ClientError:

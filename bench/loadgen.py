@@ -16,7 +16,9 @@ import aiohttp
 from bench_common import post_json
 
 
-async def _run(url: str, bodies: list[bytes], seconds: float, concurrency: int) -> dict[str, Any]:
+async def _run(
+    url: str, bodies: list[bytes], seconds: float, concurrency: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
@@ -31,7 +33,7 @@ async def _run(url: str, bodies: list[bytes], seconds: float, concurrency: int) 
                 body = bodies[i % len(bodies)]
                 i += concurrency
                 start = time.perf_counter()
-                if not await post_json(session, url, body, statuses):
+                if not await post_json(session, url, body, statuses, headers):
                     errors += 1
                     continue
                 latencies.append(time.perf_counter() - start)
@@ -57,14 +59,16 @@ async def _run(url: str, bodies: list[bytes], seconds: float, concurrency: int) 
 
 def main() -> None:
     url, bodies_file, seconds, concurrency = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    # optional fifth argument: one header "Name: value" sent with every request
+    headers = dict([[p.strip() for p in sys.argv[5].split(":", 1)]]) if len(sys.argv) > 5 else None
     with open(bodies_file, "rb") as fh:
         bodies = [line.rstrip(b"\n") for line in fh if line.strip()]
     try:
         import uvloop
 
-        result = uvloop.run(_run(url, bodies, seconds, concurrency))
+        result = uvloop.run(_run(url, bodies, seconds, concurrency, headers))
     except ImportError:
-        result = asyncio.run(_run(url, bodies, seconds, concurrency))
+        result = asyncio.run(_run(url, bodies, seconds, concurrency, headers))
     print(json.dumps(result))
 
 

@@ -14,6 +14,7 @@ import typer
 
 from kruispunt.attest.cli import app as attest_app
 from kruispunt.audit.cli import app as audit_app
+from kruispunt.employers.cli import app as employers_app
 from kruispunt.hub.batch_cli import app as batch_app
 from kruispunt.ids.cli import app as id_app
 from kruispunt.network.cli import app as network_app
@@ -33,10 +34,14 @@ app.add_typer(
     batch_app, name="batch", help="Batches: submit a file of consultations, follow it, fetch results."
 )
 
+app.add_typer(
+    employers_app, name="employers", help="Employer declarations (Dimona, DmfA, DRS): exports, deliveries."
+)
+
 bench_app = typer.Typer(help="Benchmarks (code in bench/ at the repository root).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
-SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES)
+SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES, "employers")
 
 
 def _apply_common(data_dir: Path | None, db: str | None) -> None:
@@ -160,6 +165,26 @@ def bench_batch(
     module = _bench_module("bench_batch")
     result = module.run(  # type: ignore[attr-defined]
         lines=lines, workers=workers, persons=persons, baseline_lines=baseline_lines, keep=keep
+    )
+    module.report(result, as_json=as_json)  # type: ignore[attr-defined]
+
+
+@bench_app.command("declarations")
+def bench_declarations(
+    seconds: Annotated[float, typer.Option("--seconds", min=1.0, help="Duration of the Dimona load.")] = 10.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=1024)] = 32,
+    dmfa_records: Annotated[
+        int, typer.Option("--dmfa-records", min=100, help="Worker records in the DmfA file.")
+    ] = 100_000,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Run in this folder and keep it (databases, files).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
+) -> None:
+    """Dimona declarations/s over REST; a large DmfA file validated and stored vs XSD-only validation."""
+    module = _bench_module("bench_declarations")
+    result = module.run(  # type: ignore[attr-defined]
+        seconds=seconds, concurrency=concurrency, dmfa_records=dmfa_records, keep=keep
     )
     module.report(result, as_json=as_json)  # type: ignore[attr-defined]
 

@@ -15,6 +15,9 @@
      residents of its own municipality (capacity 2), each mutuality a share of everyone (capacity 1) — a line
      a source's own files already give is not added twice.
 
+   * the employers service's database (:class:`kruispunt.employers.seed.EmployersLoader`): the employer
+     repertory and the Dimona periods already declared.
+
    The signing keys of the institutions that issue attestations are created first (``<data_dir>/keys``).
 3. Ready-to-send example consultations go to ``<data_dir>/examples/``.
 
@@ -39,11 +42,15 @@ from sqlalchemy import delete, func, select
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings
+from kruispunt.employers import SERVICE as EMPLOYERS_SERVICE
+from kruispunt.employers.seed import EmployersLoader
 from kruispunt.network import directory
 from kruispunt.network.directory import BulkRow
 from kruispunt.network.models import person_line_table as person_line
 from kruispunt.network.registry import Institution, Registry
 from kruispunt.simulate import PopulationBatch
+from kruispunt.simulate.employers import generate_employers
+from kruispunt.simulate.lives import employer_count
 from kruispunt.simulate.population import iter_population
 from kruispunt.sources.seed import population_meta
 from kruispunt.sources.social.seed import (
@@ -221,6 +228,7 @@ def seed_social_network(
     hub_engine = make_engine(hub_db)
     registry = Registry.load_default()
     loader = SocialLoader(social_urls(settings.db_url, settings.data_dir))
+    employers = EmployersLoader(component_url(settings.db_url, settings.data_dir, EMPLOYERS_SERVICE))
     wanted = {**population_meta(persons, seed), "lives.version": lives_version}
     ocmws, mutualities = _demo_requesters(registry)
     plans = [Integrations(i, 2) for i, _ in ocmws] + [Integrations(m, 1) for m in mutualities]
@@ -230,9 +238,11 @@ def seed_social_network(
             directory.seed_registry(conn, registry)
             has_lines = conn.execute(select(func.count()).select_from(person_line)).scalar_one() > 0
         loader.migrate()
-        if has_lines and loader.already_seeded(wanted):
+        employers.migrate()
+        if has_lines and loader.already_seeded(wanted) and employers.already_seeded(wanted):
             return loader.loaded_counts(), plans, examples, 0, True
         loader.reset(wanted, force=force)
+        employers.reset(generate_employers(seed, employer_count(persons)), wanted)
         ours = sorted({*loader.institutions(), *(p.institution.kbo for p in plans)})
         with hub_engine.begin() as conn:
             conn.execute(delete(person_line).where(person_line.c.institution.in_(ours)))
@@ -245,6 +255,7 @@ def seed_social_network(
             with loader:
                 for population, statuses in iterate(persons, seed):
                     loaded = loader.load(statuses)
+                    employers.load(statuses)
                     lines = directory_rows(loaded, registry, social_institutions)
                     yield from lines
                     have = {(line[0], line[1], line[4]) for line in lines}
@@ -269,10 +280,12 @@ def seed_social_network(
 
         total = directory.bulk_load(hub_engine, rows())
         report = loader.finish(wanted)
+        employers.finish()
         report.seconds = time.perf_counter() - started
         return report, plans, examples, total, False
     finally:
         loader.dispose()
+        employers.dispose()
         hub_engine.dispose()
 
 

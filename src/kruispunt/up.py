@@ -4,7 +4,8 @@ Why separate processes: the hub keeps no substantive personal data and each auth
 own database; running them as separate HTTP services on localhost is the same shape as a deployment,
 just smaller. The services: the hub, the two registers, and the social-security sources of
 ``kruispunt.sources.social`` (RSZ, RVA, NIC and the mutualities, POD MI and the OCMWs, DG HAN, FPD, the
-child-benefit funds, FEDRIS). Every child gets ``KRUISPUNT_ENDPOINTS`` (service → URL, every source) and
+child-benefit funds, FEDRIS), and the employers service (Dimona, DmfA, DRS). Every child gets
+``KRUISPUNT_ENDPOINTS`` (service → URL, every source) and
 ``KRUISPUNT_HUB_URL``; they are all started at once and then waited for together.
 """
 
@@ -26,6 +27,8 @@ from kruispunt.core.settings import get_settings
 from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
 SOURCE_SERVICES = ("national_register", "bis_register", *SOCIAL_SERVICES)
+OTHER_SERVICES = ("employers",)
+"""Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS)."""
 
 
 def create_service_app(service: str) -> object:
@@ -50,6 +53,10 @@ def create_service_app(service: str) -> object:
         from kruispunt.sources.social.api import create_app as create_social
 
         return create_social(service, settings)
+    if service == "employers":
+        from kruispunt.employers.api import create_app as create_employers
+
+        return create_employers(settings)
     raise ValueError(f"unknown service {service!r}")
 
 
@@ -204,8 +211,10 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
     for line in seeded.summary_lines():
         print(line, file=sys.stderr, flush=True)
 
-    services = (*SOURCE_SERVICES, "hub")
-    ports = dict(zip(("hub", *SOURCE_SERVICES), _free_ports(host, port, len(services)), strict=True))
+    services = (*SOURCE_SERVICES, *OTHER_SERVICES, "hub")
+    ports = dict(
+        zip(("hub", *SOURCE_SERVICES, *OTHER_SERVICES), _free_ports(host, port, len(services)), strict=True)
+    )
     urls = {name: f"http://{host}:{ports[name]}" for name in services}
     env = {
         **os.environ,
@@ -222,7 +231,7 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
         if failed:
             print(f"{', '.join(failed)} did not start; see the messages above", file=sys.stderr, flush=True)
             return 1
-        for name in ("hub", *SOURCE_SERVICES):
+        for name in ("hub", *SOURCE_SERVICES, *OTHER_SERVICES):
             print(f"{name} {urls[name]}", flush=True)
         print("ready", flush=True)
         return supervisor.watch()

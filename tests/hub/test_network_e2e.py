@@ -17,12 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kruispunt.up import SOURCE_SERVICES
+from kruispunt.up import OTHER_SERVICES, SOURCE_SERVICES
 from tests.hub.network_fixture import RunningNetwork
 
 OCMW_GENT = "0212140186"
 OCMW_ANTWERPEN = "0212059420"
 RSZ = "0206731645"
+FEDRIS = "0206734318"
 CHILD_BENEFIT_FUND = "0409900026"
 
 
@@ -92,8 +93,8 @@ def register(
 
 
 def test_up_prints_every_service_and_each_answers(network: RunningNetwork) -> None:
-    assert set(network.urls) == {"hub", *SOURCE_SERVICES}
-    assert len(network.urls) == 13  # hub, two registers, ten social-security services
+    assert set(network.urls) == {"hub", *SOURCE_SERVICES, *OTHER_SERVICES}
+    assert len(network.urls) == 14  # hub, two registers, ten social-security services, employers
     for url in network.urls.values():
         assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "ok"
 
@@ -179,7 +180,8 @@ REFUSALS = [
     ("unknown message type", envelope(message="tax_return", ssin="85073003328"), 404, "UNKNOWN_MESSAGE_TYPE"),
     ("unknown version", envelope(version="9", ssin="85073003328"), 404, "UNKNOWN_MESSAGE_TYPE"),
     ("unknown caller", envelope(cbe="0403019261", ssin="85073003328"), 403, "UNKNOWN_CUSTOMER"),
-    ("no deliberation", envelope(cbe=RSZ, ssin="85073003328"), 403, "NO_DELIBERATION"),
+    # FEDRIS asks no identification of the National Register (RSZ does since 24/010: Dimona)
+    ("no deliberation", envelope(cbe=FEDRIS, ssin="85073003328"), 403, "NO_DELIBERATION"),
     (
         "legal context",
         envelope(legal_context="PCSA:OTHER", ssin="85073003328"),

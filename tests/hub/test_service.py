@@ -146,3 +146,93 @@ def test_refusals_before_any_source_is_asked(
     assert source.calls == 0
     assert log.records[0].reason_code == reason.code
     hub.close()
+
+
+RSZ = "0206731645"
+RVA = "0206737484"
+FEDRIS = "0206734318"
+NIC = "0410337021"
+
+
+class RecordingSource(CannedSource):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    async def post_json(self, *, provider: str, url: str, payload: dict[str, Any]) -> ProviderAnswer:
+        self.calls += 1
+        self.urls.append(url)
+        received = {"kind": "drs", "key": payload["request"]["declaration_id"], "capacity": 902}
+        return ProviderAnswer(
+            provider, status="DATA_FOUND", data={"received": {**received, "start": "2025-05-16"}}
+        )
+
+
+def _drs(scenario: str, insz: str | None) -> Consultation:
+    request: dict[str, Any] = {
+        "scenario": scenario,
+        "declaration_id": "7",
+        "risk_date": "2025-05-16",
+        "form": {
+            "identification": scenario,
+            "creation_date": "2025-05-16",
+            "creation_hour": "09:00:00",
+            "attestation_status": 0,
+            "declarant": "0870002007",
+        },
+        "employer_declaration_link": {
+            "noss_registration_nbr": "010001863",
+            "trusteeship": 0,
+            "company_id": "0870002007",
+        },
+        "natural_person": {"insz": insz or PERSON},
+        "worker_record_link": None,
+        "occupation_link": {
+            "dimona_period_id": "100000000001",
+            "worker_type": "OTH",
+            "start": "2021-01-01",
+            "end": None,
+            "joint_committee": "124",
+        },
+        "wage_data": None,
+        "risk": {
+            "WECH001": {"end_of_contract_date": "2025-05-15", "reason": "resignation"},
+            "ZIMA001": {
+                "incapacity_start": "2025-05-16",
+                "kind": "sickness",
+                "last_day_worked": "2025-05-15",
+            },
+        }[scenario],
+        "proof": {"person_data": {"last_name": "Peeters", "birth_date": "1970-03-04"}},
+    }
+    return Consultation(
+        channel="rest",
+        cbe_number=RSZ,
+        legal_context="RSZ:SOCIAL_RISK_DECLARATION",
+        message_type=f"drs_{scenario.lower()}",
+        version="1",
+        ssin=insz,
+        body=request,
+    )
+
+
+def test_any_person_routes_a_declaration_to_a_provider_that_does_not_know_the_person(tmp_path: Path) -> None:
+    hub, _ = make_hub(tmp_path, RecordingLog())
+    source = RecordingSource()
+    hub.forwarder = source  # type: ignore[assignment]
+    hub.registry = hub.registry.with_endpoints({"rva": "http://rva.test", "nic": "http://nic.test"})
+    stranger = make_insz(date(1981, 5, 6), 33)  # no line in the directory at all
+    sent = asyncio.run(hub.consult(_drs("WECH001", stranger), received=datetime.now(UTC)))
+    assert sent.status == "DATA_FOUND", sent.diagnostic
+    assert sent.deliberation == "24/011"
+    assert source.urls == ["http://rva.test/consult/drs_wech001"]
+    assert sent.data == {"received": {"kind": "drs", "key": "7", "capacity": 902, "start": "2025-05-16"}}
+    # NIC knows a person only through a mutuality's line (secondary_network): none here, nothing forwarded
+    unknown = asyncio.run(hub.consult(_drs("ZIMA001", stranger), received=datetime.now(UTC)))
+    assert unknown.status == "NO_DATA_FOUND"
+    assert source.calls == 1
+    # a declaration names its person: without one it is refused before anyone is asked
+    nobody = asyncio.run(hub.consult(_drs("WECH001", None), received=datetime.now(UTC)))
+    assert nobody.refusal is errors.PERSON_REQUIRED
+    assert source.calls == 1
+    hub.close()

@@ -112,12 +112,21 @@ def test_legal_context_selects_the_deliberation(deliberations: DeliberationIndex
     [
         (
             RSZ,
-            "identify_person",
+            "family_composition",
             "1",
             "PCSA:SOCIAL_INQUIRY",
             ON,
             RefusalReason.NO_DELIBERATION,
             "no deliberation authorises",
+        ),
+        (
+            RSZ,
+            "identify_person",
+            "1",
+            "PCSA:SOCIAL_INQUIRY",
+            ON,
+            RefusalReason.LEGAL_CONTEXT_NOT_ALLOWED,
+            "RSZ:DIMONA",
         ),
         (OCMW_GENT, "identify_person", "2", "PCSA:SOCIAL_INQUIRY", ON, RefusalReason.NO_DELIBERATION, "v2"),
         (HZIV, "family_composition", "1", "NIC:ASSURABILITY", ON, RefusalReason.NO_DELIBERATION, "11/2"),
@@ -381,3 +390,49 @@ def test_sector_wide_requester(tmp_path: Path, registry: Registry, catalogue: Ca
             legal_context="PCSA:SOCIAL_INQUIRY",
             on=ON,
         ).ok
+
+
+def test_the_rsz_identifies_workers_and_sends_social_risk_declarations(
+    deliberations: DeliberationIndex, inst: Inst
+) -> None:
+    identify = deliberations.authorise(
+        requester=inst(RSZ), message_type="identify_person", version="1", legal_context="RSZ:DIMONA", on=ON
+    )
+    assert identify.deliberation is not None
+    assert identify.deliberation.id == "24/010"
+    assert not identify.requires_integration
+    kept, removed = identify.fields.apply(
+        {"persons": [{"insz": "1", "last_name": "P", "birth_date": "1980-01-01", "civil_state": 1}]}
+    )
+    assert kept == {"persons": [{"insz": "1", "last_name": "P", "birth_date": "1980-01-01"}]}
+    assert removed == ["persons[].civil_state"]
+    for message_type in ("drs_wech001", "drs_wech005", "drs_zima001", "drs_aoat001"):
+        sent = deliberations.authorise(
+            requester=inst(RSZ),
+            message_type=message_type,
+            version="1",
+            legal_context="RSZ:SOCIAL_RISK_DECLARATION",
+            on=ON,
+        )
+        assert sent.deliberation is not None, message_type
+        assert sent.deliberation.id == "24/011", message_type
+        assert not sent.requires_integration
+    read = deliberations.authorise(
+        requester=inst(RVA),
+        message_type="social_risk_declarations",
+        version="1",
+        legal_context="ONEM:UNEMPLOYMENT_INSURANCE",
+        on=ON,
+    )
+    assert read.deliberation is not None
+    assert read.deliberation.id == "24/012"
+    assert read.requires_integration
+    assert 902 in read.capacities
+    # the RVA may not send a declaration in the RSZ's name
+    assert not deliberations.authorise(
+        requester=inst(RVA),
+        message_type="drs_wech001",
+        version="1",
+        legal_context="RSZ:SOCIAL_RISK_DECLARATION",
+        on=ON,
+    ).ok

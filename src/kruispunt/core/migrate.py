@@ -24,6 +24,8 @@ COMPONENTS: dict[str, str] = {
     "social": "kruispunt.sources.social",
     # the hub's mailbox: batches, their lines' results, asynchronous answers
     "mailbox": "kruispunt.hub",
+    # the employer declarations (Dimona, DmfA, DRS) the RSZ receives
+    "employers": "kruispunt.employers",
 }
 
 

@@ -3,7 +3,21 @@ table, and the :class:`~sqlalchemy.Table` behind a declarative class."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from collections.abc import Mapping
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -27,3 +41,14 @@ def table_of(cls: type[DeclarativeBase]) -> Table:
     table = cls.__table__
     assert isinstance(table, Table)
     return table
+
+
+def read_meta(conn: Connection, table: Table) -> dict[str, str]:
+    """Every key/value of a ``meta`` table."""
+    return {row.key: row.value for row in conn.execute(select(table.c.key, table.c.value))}
+
+
+def write_meta(conn: Connection, table: Table, values: Mapping[str, str]) -> None:
+    """Set some keys of a ``meta`` table (replacing what they held)."""
+    conn.execute(delete(table).where(table.c.key.in_(list(values))))
+    conn.execute(insert(table), [{"key": k, "value": v} for k, v in values.items()])

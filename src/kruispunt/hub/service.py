@@ -267,6 +267,8 @@ class Hub:
                 keep = provider.institution in knowing
             elif provider.knows == "national_register_numbers":
                 keep = person_kind in (None, "national_register")
+            elif provider.knows == "any_person":  # it receives whatever person is named
+                keep = c.ssin is not None
             else:  # bis_numbers
                 keep = person_kind in (None, "bis")
             institution = self.registry.institution(provider.institution)

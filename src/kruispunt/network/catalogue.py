@@ -27,11 +27,12 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-Knows = Literal["directory", "secondary_network", "national_register_numbers", "bis_numbers"]
+Knows = Literal["directory", "secondary_network", "national_register_numbers", "bis_numbers", "any_person"]
 """How the hub decides that a provider knows a person: an active directory line of the provider itself
 (``directory``), of any member of the secondary network the provider manages (``secondary_network``: the
-hub routes to the managing institution, which routes to the member), or every national-register / bis
-number."""
+hub routes to the managing institution, which routes to the member), every national-register / bis
+number, or whatever person the request names (``any_person``: a declaration sent to an institution that
+need not know the person yet, as the social-risk declarations the RSZ forwards)."""
 
 LIST_ITEMS = "[]"
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[\])?$")

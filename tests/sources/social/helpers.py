@@ -75,3 +75,74 @@ def members_app(
         hub=hub,
         managing=managing,
     )
+
+
+PROOF = {"person_data": {"last_name": "Peeters", "birth_date": "1980-03-13"}}
+
+_RISKS: dict[str, dict[str, Any]] = {
+    "WECH001": {
+        "end_of_contract_date": "2025-05-15",
+        "last_day_worked": "2025-05-15",
+        "reason": "dismissal",
+        "notice": None,
+        "indemnity": {"weeks": 13, "amount_cents": 1_250_000},
+        "company_supplement": False,
+    },
+    "WECH005": {
+        "month": "2025-04",
+        "days": [{"day": "2025-04-07", "reason": "economic", "hours": 760}],
+        "total_hours": 760,
+    },
+    "ZIMA001": {"incapacity_start": "2025-05-16", "kind": "sickness", "last_day_worked": "2025-05-15"},
+    "AOAT001": {
+        "accident_date": "2025-05-16",
+        "accident_time": "10:30",
+        "place": {"kind": "usual_workplace", "traffic_accident": False, "country": "BE"},
+        "circumstances": "fell from a ladder",
+        "injuries": [{"nature": "fracture", "body_part": "left wrist"}],
+        "consequences": "temporary_incapacity",
+    },
+}
+
+
+def drs_request(
+    scenario: str, insz: str, declaration_id: str, *, risk_date: str = "2025-05-16"
+) -> dict[str, Any]:
+    """A social-risk declaration as the RSZ forwards it (valid against the catalogue's request schema)."""
+    return {
+        "scenario": scenario,
+        "declaration_id": declaration_id,
+        "risk_date": risk_date,
+        "form": {
+            "identification": scenario,
+            "creation_date": "2025-05-16",
+            "creation_hour": "09:00:00",
+            "attestation_status": 0,
+            "declarant": "0870002007",
+        },
+        "employer_declaration_link": {
+            "noss_registration_nbr": "010001863",
+            "trusteeship": 0,
+            "company_id": "0870002007",
+        },
+        "natural_person": {"insz": insz},
+        "worker_record_link": {"employer_class": "000", "worker_code": "015", "quarter": 20251},
+        "occupation_link": {
+            "dimona_period_id": "100000000001",
+            "worker_type": "OTH",
+            "start": "2021-01-01",
+            "end": None,
+            "joint_committee": "124",
+        },
+        "wage_data": {
+            "reference_period": {"start": "2025-01-01", "end": "2025-03-31"},
+            "quarters": [
+                {"quarter": 20251, "worker_code": "015", "gross_cents": 812_345, "days": 6500, "hours": 49400}
+            ],
+            "gross_cents": 812_345,
+            "days": 6500,
+            "hours": 49400,
+        },
+        "risk": _RISKS[scenario],
+        "proof": PROOF,
+    }

@@ -41,9 +41,11 @@ RELEASE = threading.Event()
 class SlowSource(SocialSource):
     """A member that answers later than NIC waits (until the test releases it)."""
 
-    def answer(self, target: Target, envelope: ConsultRequest[Any]) -> ConsultReply[dict[str, Any]]:
+    def answer(
+        self, target: Target, envelope: ConsultRequest[Any], *, holder: str | None = None
+    ) -> ConsultReply[dict[str, Any]]:
         RELEASE.wait(4 * NIC_WAITS_S)
-        return super().answer(target, envelope)
+        return super().answer(target, envelope, holder=holder)
 
 
 @contextmanager
@@ -227,3 +229,45 @@ def test_a_member_opening_a_file_tells_nic(network: dict[str, Any], fake_hub: Fa
         httpx.post(f"{members}/members/0123456749/consult/{mt}", json=envelope(mt), timeout=5).status_code
         == 404
     )
+
+
+def test_a_zima001_reaches_the_mutuality_of_the_worker(network: dict[str, Any], fake_hub: FakeHub) -> None:
+    from .helpers import PROOF, drs_request
+
+    nic, members = network["nic"], network["members"]
+    request = drs_request("ZIMA001", P1, "501")
+    answer = _consult(nic, "drs_zima001", request=request, provider="0410337021")
+    assert answer.status_code == 200, answer.text
+    received = {"kind": "drs_incapacity", "key": "501", "capacity": 2, "start": "2025-05-16"}
+    assert answer.json() == {"status": "DATA_FOUND", "data": {"received": received}}
+    path, registered = fake_hub.calls[-1]
+    assert (path, registered["institution"], registered["capacity"]) == ("/directory/register", CM, 2)
+    calls = len(fake_hub.calls)
+    assert _consult(nic, "drs_zima001", request=request).json() == answer.json()
+    assert len(fake_hub.calls) == calls  # delivered twice, kept once
+    listed = _consult(nic, "social_risk_declarations", request={}).json()
+    assert [(d["institution"], d["declaration_id"]) for d in listed["data"]["declarations"]] == [(CM, "501")]
+    # a person no mutuality knows: NIC finds no member, nothing is stored
+    assert _consult(
+        nic, "drs_zima001", request=drs_request("ZIMA001", NOBODY, "502"), person=NOBODY
+    ).json() == {
+        "status": "NO_DATA_FOUND",
+        "data": None,
+    }
+
+    # a file addressed by a key at a member: opened, then cancelled, NIC's span following
+    body = {
+        "insz": NOBODY,
+        "start": "2025-04-01",
+        "attrs": {"type": "primary_incapacity", "degree_percent": 100},
+        "proof": PROOF,
+    }
+    put = httpx.put(f"{members}/members/{HZIV}/files/work_incapacity/w-1", json=body, timeout=10)
+    assert put.status_code == 201, put.text
+    assert _consult(nic, "work_incapacity_status", person=NOBODY).json()["status"] == "DATA_FOUND"
+    cancel = httpx.post(
+        f"{members}/members/{HZIV}/files/work_incapacity/w-1/cancel", json={"proof": PROOF}, timeout=10
+    )
+    assert cancel.status_code == 200, cancel.text
+    assert fake_hub.calls[-1][0] == "/directory/unregister"
+    assert _consult(nic, "work_incapacity_status", person=NOBODY).json()["status"] == "NO_DATA_FOUND"

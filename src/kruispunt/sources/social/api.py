@@ -4,8 +4,9 @@ Three shapes, chosen by the service's ``role`` in ``data/sources.yaml`` (:func:`
 
 * a **primary source** (rsz, rva, han, fpd, fedris, child_benefit): ``POST /consult/{message_type}`` for each
   message type it serves, ``POST /consult-batch/{message_type}`` (``add_batch_consult_route`` of
-  :mod:`kruispunt.sources.web`), ``POST /files``, ``POST /files/{id}/close``, ``GET /.well-known/jwks.json``,
-  ``GET /health``;
+  :mod:`kruispunt.sources.web`), ``POST /files``, ``POST /files/{id}/close``, ``PUT /files/{kind}/{key}``
+  (open or amend the file named by the sender's key), ``POST /files/{kind}/{key}/cancel``,
+  ``GET /.well-known/jwks.json``, ``GET /health``;
 * the **members host** of a secondary network (mutualities, ocmws): the same routes under
   ``/members/{kbo}/…`` (``consult``, ``consult-batch``, ``files``), each member with its own database and its
   own signing key, plus ``GET /members``
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi import Response as FastAPIResponse
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
@@ -47,7 +49,16 @@ from kruispunt.sources.social.clients import HubDirectory, ManagingDirectory
 from kruispunt.sources.social.definitions import SourceDef, definition, load_definitions
 from kruispunt.sources.social.managing import ManagingNetwork
 from kruispunt.sources.social.models import file_table, member_line_table
-from kruispunt.sources.social.schemas import CloseIn, FileIn, FileReply, MemberSpanIn, MemberSpanOut
+from kruispunt.sources.social.schemas import (
+    CancelIn,
+    CloseIn,
+    FileIn,
+    FileReply,
+    KeyedFileIn,
+    KeyedFileReply,
+    MemberSpanIn,
+    MemberSpanOut,
+)
 from kruispunt.sources.social.service import FileError, SocialSource, request_model
 from kruispunt.sources.social.signing import published_jwks
 from kruispunt.sources.web import (
@@ -177,6 +188,7 @@ def create_source_app(
     source = source or SocialSource.of(d, keys_dir=keys_dir)
     source.keys.load_all()
     hub = hub or HubDirectory(hub_url, timeout_s=timeout_s)
+    source.hub = hub
 
     health = _health(d, engine, lambda _: {"institutions": list(d.institutions)})
 
@@ -208,6 +220,30 @@ def create_source_app(
     def close_file(file_id: int, body: CloseIn) -> FileReply:
         try:
             return service.close_file(engine, file_id=file_id, body=body, hub=hub)
+        except FileError as exc:
+            raise exc.http() from exc
+
+    @app.put(
+        "/files/{kind}/{key}",
+        tags=["files"],
+        summary="Open (201) or amend (200) the file named by a key; the same content again changes nothing",
+    )
+    def put_file(kind: str, key: str, body: KeyedFileIn, response: FastAPIResponse) -> KeyedFileReply:
+        try:
+            reply = service.put_file(engine, definition=d, kind=kind, key=key, body=body, hub=hub)
+        except FileError as exc:
+            raise exc.http() from exc
+        response.status_code = 201 if reply.change == "created" else 200
+        return reply
+
+    @app.post(
+        "/files/{kind}/{key}/cancel",
+        tags=["files"],
+        summary="Remove the file named by a key (a repeated cancel gets the same answer)",
+    )
+    def cancel_file(kind: str, key: str, body: CancelIn) -> KeyedFileReply:
+        try:
+            return service.cancel_file(engine, definition=d, kind=kind, key=key, body=body, hub=hub)
         except FileError as exc:
             raise exc.http() from exc
 
@@ -250,6 +286,8 @@ def create_members_app(
         member.keys.load_all()
     hub = hub or HubDirectory(hub_url, timeout_s=timeout_s)
     managing = managing or ManagingDirectory(managing_url, timeout_s=timeout_s)
+    for member in members.values():
+        member.hub, member.managing = hub, managing
 
     def engine_for(kbo: str | None) -> Engine:
         if kbo not in engines:
@@ -280,7 +318,7 @@ def create_members_app(
     app.state.sources = members
 
     def answer(envelope: ConsultRequest[Any], *, member: str) -> Reply:
-        return members[member].answer(engine_for(member), envelope)
+        return members[member].answer(engine_for(member), envelope, holder=member)
 
     app.state.consult_one = answer
     for message_type in sorted(d.message_types):
@@ -311,6 +349,38 @@ def create_members_app(
         try:
             return service.close_file(
                 engine, file_id=file_id, body=body, hub=hub, managing=managing, member=kbo
+            )
+        except FileError as exc:
+            raise exc.http() from exc
+
+    @app.put(
+        "/members/{kbo}/files/{kind}/{key}",
+        tags=["files"],
+        summary="Open (201) or amend (200) a member's file named by a key",
+    )
+    def put_file(
+        kbo: str, kind: str, key: str, body: KeyedFileIn, response: FastAPIResponse
+    ) -> KeyedFileReply:
+        engine = engine_for(kbo)
+        try:
+            reply = service.put_file(
+                engine, definition=d, kind=kind, key=key, body=body, hub=hub, managing=managing, member=kbo
+            )
+        except FileError as exc:
+            raise exc.http() from exc
+        response.status_code = 201 if reply.change == "created" else 200
+        return reply
+
+    @app.post(
+        "/members/{kbo}/files/{kind}/{key}/cancel",
+        tags=["files"],
+        summary="Remove a member's file named by a key",
+    )
+    def cancel_file(kbo: str, kind: str, key: str, body: CancelIn) -> KeyedFileReply:
+        engine = engine_for(kbo)
+        try:
+            return service.cancel_file(
+                engine, definition=d, kind=kind, key=key, body=body, hub=hub, managing=managing, member=kbo
             )
         except FileError as exc:
             raise exc.http() from exc
@@ -359,7 +429,7 @@ def _member_consult(
     def consult(kbo: str, body: Any) -> Any:
         engine = engine_for(kbo)
         check_envelope(body, message_type)
-        return members[kbo].answer(engine, body)
+        return members[kbo].answer(engine, body, holder=kbo)
 
     consult.__annotations__ = {"kbo": str, "body": ConsultRequest[model], "return": Reply}  # type: ignore[valid-type]
     return consult

@@ -3,8 +3,9 @@
 A :class:`SourceDef` per service: its role (``primary`` source, ``members`` host of a secondary network, or
 ``managing`` institution of one), the institutions it answers for, the kinds of file it holds (with the
 capacity code each kind has in the persons directory and the attributes a file of that kind carries), and
-per message type one handler: :class:`RecordsHandler`, :class:`AttestationHandler` or
-:class:`ListAttestationsHandler`. A managing service serves the message types of its members service.
+per message type one handler: :class:`RecordsHandler`, :class:`AttestationHandler`,
+:class:`ListAttestationsHandler` or :class:`DeclarationHandler`. A managing service serves the message
+types of its members service.
 
 The file is checked when it is loaded, so a typo fails at start-up and in the tests, not at the first
 message.
@@ -68,7 +69,15 @@ class ListAttestationsHandler:
     """The attestations issued earlier about the person."""
 
 
-Handler = RecordsHandler | AttestationHandler | ListAttestationsHandler
+@dataclass(frozen=True)
+class DeclarationHandler:
+    """Receive a declaration sent to the institution (a social-risk declaration from the RSZ): store it as a
+    file of ``kind`` keyed by its declaration id and integrate the person with that kind's capacity."""
+
+    kind: str
+
+
+Handler = RecordsHandler | AttestationHandler | ListAttestationsHandler | DeclarationHandler
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,11 @@ class SourceDef:
     def several(self) -> bool:
         """The service answers for several institutions (its files are tagged with their holder)."""
         return len(self.institutions) > 1
+
+    @property
+    def declaration_kinds(self) -> frozenset[str]:
+        """The kinds filled by received declarations (not by the simulated statuses)."""
+        return frozenset(h.kind for h in self.message_types.values() if isinstance(h, DeclarationHandler))
 
     @property
     def issues_attestations(self) -> bool:
@@ -116,11 +130,17 @@ class _Attestation(BaseModel):
     validity_days: int = Field(ge=1, le=3660)
 
 
+class _Declaration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+
+
 class _MessageType(BaseModel):
     model_config = ConfigDict(extra="forbid")
     records: dict[str, list[str]] | None = None
     attestation: _Attestation | None = None
     list_attestations: dict[str, Any] | None = None
+    declaration: _Declaration | None = None
 
 
 class _Service(BaseModel):
@@ -142,9 +162,15 @@ class _File(BaseModel):
 
 
 def _handler(label: str, m: _MessageType, kinds: Mapping[str, KindDef]) -> Handler:
-    given = [h for h in (m.records, m.attestation, m.list_attestations) if h is not None]
+    given = [h for h in (m.records, m.attestation, m.list_attestations, m.declaration) if h is not None]
     if len(given) != 1:
-        raise DefinitionError(f"{label}: give exactly one of records, attestation, list_attestations")
+        raise DefinitionError(
+            f"{label}: give exactly one of records, attestation, list_attestations, declaration"
+        )
+    if m.declaration is not None:
+        if m.declaration.kind not in kinds:
+            raise DefinitionError(f"{label}: declaration names unknown kind {m.declaration.kind!r}")
+        return DeclarationHandler(m.declaration.kind)
     if m.records is not None:
         if not m.records:
             raise DefinitionError(f"{label}: records names no reply key")

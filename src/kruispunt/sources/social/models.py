@@ -3,7 +3,11 @@
 * ``social_file`` — the files (dossiers) the institution holds: one row per file on a person, of a kind
   (``sources.yaml``), held by ``member`` (the KBO of the holding institution: the fund of a child-benefit
   file, the member of a secondary network), with the capacity code of the persons directory and a period
-  (inclusive; ``end`` NULL = open). ``attrs`` holds the kind's attributes (a JSON object, no floats).
+  (inclusive; ``end`` NULL = open). ``attrs`` holds the kind's attributes (a JSON object, no floats). ``key``
+  (optional) is the sender's name for the file — a Dimona period id, an employer/quarter/INSZ triple, a
+  declaration id — unique per kind and holder, so that a repeated delivery finds the file it made before.
+* ``cancelled_file`` — the keys of files removed by a cancel (a Dimona Cancel), with the answer given, so a
+  repeated cancel is answered the same and a late PUT of a cancelled key is refused.
 * ``issued_attestation`` — every electronic attestation issued, with its signed token (ListOfAttestations).
 * ``member_line`` — managing services only: which member holds a file on which INSZ, for which span.
 * ``meta`` — key/value bookkeeping (what the database was seeded with).
@@ -48,7 +52,10 @@ class SocialBase(ComponentBase):
 
 class SocialFile(SocialBase):
     __tablename__ = "social_file"
-    __table_args__ = (Index("ix_social_file_insz", "insz", "start"),)
+    __table_args__ = (
+        Index("ix_social_file_insz", "insz", "start"),
+        Index("ux_social_file_kind_member_key", "kind", "member", "key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     insz: Mapped[str] = mapped_column(String(11))
@@ -58,6 +65,24 @@ class SocialFile(SocialBase):
     start: Mapped[dt.date] = mapped_column(Date)
     end: Mapped[dt.date | None] = mapped_column(Date, comment="inclusive; NULL = open")
     attrs: Mapped[dict[str, Any]] = mapped_column(_Json)
+    key: Mapped[str | None] = mapped_column(
+        String(128), comment="the sender's key of the file (unique per kind and holder); NULL = none"
+    )
+
+
+class CancelledFile(SocialBase):
+    """A file removed by a cancel: its key and the answer given (a repeated cancel gets it again)."""
+
+    __tablename__ = "cancelled_file"
+    __table_args__ = (Index("ux_cancelled_file_kind_member_key", "kind", "member", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    member: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(128))
+    insz: Mapped[str] = mapped_column(String(11))
+    cancelled_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reply: Mapped[dict[str, Any]] = mapped_column(_Json, comment="the answer to the cancel")
 
 
 class IssuedAttestation(SocialBase):
@@ -92,4 +117,5 @@ class MemberLine(SocialBase):
 file_table: Table = table_of(SocialFile)
 attestation_table: Table = table_of(IssuedAttestation)
 member_line_table: Table = table_of(MemberLine)
+cancelled_table: Table = table_of(CancelledFile)
 meta_table: Table = tables.meta_table(metadata)

@@ -1,15 +1,17 @@
 """Wire formats of the social sources beyond the shared envelope (:mod:`kruispunt.sources.common`).
 
-Request bodies of the three handlers (the ``request`` of the envelope, the same JSON Schemas as the hub's
+Request bodies of the handlers (the ``request`` of the envelope, the same JSON Schemas as the hub's
 catalogue): :class:`RecordsRequest` (optional ``period``), :class:`AttestationRequest` (optional ``on``),
-:class:`EmptyRequest`. Opening and closing a file: :class:`FileIn`, :class:`CloseIn`, :class:`FileOut`. A
-member telling its managing institution its span on a person: :class:`MemberSpanIn`.
+:class:`EmptyRequest`, :class:`DeclarationRequest` (a declaration received, with its id, risk date and proof).
+Opening and closing a file: :class:`FileIn`, :class:`CloseIn`, :class:`FileOut`; a file addressed by a key:
+:class:`KeyedFileIn` (open or amend), :class:`CancelIn`. A member telling its managing institution its span
+on a person: :class:`MemberSpanIn`.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -58,6 +60,20 @@ class EmptyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DeclarationRequest(BaseModel):
+    """Body of a declaration message type: the declaration itself (its other top-level keys are the
+    attributes of the file it becomes), its id (the file's key), the day the risk starts (the file's start)
+    and the sender's proof that the person is who it says (for the persons directory)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    declaration_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$", description="the sender's id of the declaration"
+    )
+    risk_date: date
+    proof: Proof
+
+
 class FileIn(BaseModel):
     """``POST /files``: open a file on a person, and integrate the person in the persons directory."""
 
@@ -89,6 +105,38 @@ class CloseIn(BaseModel):
     proof: Proof
 
 
+class KeyedFileIn(BaseModel):
+    """``PUT /files/{kind}/{key}``: the file as it must be — opened when the key is new, amended otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    insz: Insz
+    start: date
+    end: date | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict, description="the kind's attributes (no floats)")
+    member: Kbo | None = Field(
+        default=None, description="the holding institution, when the service answers for several"
+    )
+    proof: Proof = Field(description="proof that the institution knows the person (checked by the hub)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> KeyedFileIn:
+        if self.end is not None and self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class CancelIn(BaseModel):
+    """``POST /files/{kind}/{key}/cancel``: remove the file (a Dimona Cancel)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    proof: Proof
+    member: Kbo | None = Field(
+        default=None, description="the holding institution, when the service answers for several"
+    )
+
+
 class FileOut(BaseModel):
     id: int
     insz: str
@@ -98,12 +146,19 @@ class FileOut(BaseModel):
     start: date
     end: date | None
     attrs: dict[str, Any]
+    key: str | None = None
 
 
 class FileReply(BaseModel):
     file: FileOut
     directory: dict[str, Any] | None = Field(
         description="what the hub answered (REGISTER / UNREGISTER), or null when it was not needed"
+    )
+
+
+class KeyedFileReply(FileReply):
+    change: Literal["created", "amended", "unchanged", "cancelled"] = Field(
+        description="what this call did; a repeated delivery is `unchanged` (a repeated cancel `cancelled`)"
     )
 
 

@@ -190,7 +190,20 @@ def directory_rows(statuses: StatusRows, registry: Registry, institutions: Itera
 
 # ---------------------------------------------------------------------------------------------- loading
 
-_FILE_COLUMNS = ("insz", "kind", "member", "capacity", "start", "end", "attrs")
+_FILE_COLUMNS = ("insz", "kind", "member", "capacity", "start", "end", "attrs", "key")
+
+
+def file_key(kind: str, insz: str, attrs: Mapping[str, Any]) -> str | None:
+    """The key a seeded file gets, so that the employers service can later amend it: a ``dimona_period``
+    its Dimona period id, a ``dmfa_quarter`` ``employer_kbo:quarter:insz`` (the DmfA worker record it comes
+    from); other kinds none."""
+    if kind == "dimona_period" and attrs.get("dimona_id"):
+        return str(attrs["dimona_id"])
+    if kind == "dmfa_quarter" and attrs.get("employer_kbo") and attrs.get("quarter"):
+        return f"{attrs['employer_kbo']}:{attrs['quarter']}:{insz}"
+    return None
+
+
 _LINE_COLUMNS = ("insz", "member", "start", "end")
 
 
@@ -213,17 +226,36 @@ def bulk_insert(
 
 
 def file_rows(statuses: StatusRows, rows: Array) -> list[tuple[Any, ...]]:
-    """Rows for ``social_file`` of the statuses at positions ``rows``."""
+    """Rows for ``social_file`` of the statuses at positions ``rows``.
+
+    Keys (:func:`file_key`) are unique per kind and holder: when a person has two files with the same key
+    (two day jobs with one employer in one quarter give two ``dmfa_quarter`` rows), only the first keeps it.
+    """
     dumps = orjson.dumps
+    insz = statuses.insz[rows].tolist()
+    kinds = [str(k) for k in statuses.kind[rows].tolist()]
+    members = statuses.member[rows].tolist()
+    attrs = statuses.attrs[rows].tolist()
+    seen: set[tuple[str, str, str]] = set()
+    keys: list[str | None] = []
+    for i, k, m, a in zip(insz, kinds, members, attrs, strict=True):
+        key = file_key(k, i, a or {})
+        if key is not None:
+            if (k, m, key) in seen:
+                key = None
+            else:
+                seen.add((k, m, key))
+        keys.append(key)
     return list(
         zip(
-            statuses.insz[rows].tolist(),
-            [str(k) for k in statuses.kind[rows].tolist()],
-            statuses.member[rows].tolist(),
+            insz,
+            kinds,
+            members,
             statuses.capacity[rows].astype(np.int64).tolist(),
             persons.dates_text(statuses.start[rows]),
             persons.dates_text(statuses.end[rows]),
-            [dumps(a).decode() for a in statuses.attrs[rows].tolist()],
+            [dumps(a).decode() for a in attrs],
+            keys,
             strict=True,
         )
     )

@@ -1,5 +1,6 @@
-"""Logic of a social source: answer a consultation, issue and list attestations, open and close files, keep a
-managing institution's member directory, and the meta bookkeeping.
+"""Logic of a social source: answer a consultation, issue and list attestations, receive a declaration, open
+and close files (and files addressed by a key: open-or-amend, cancel), keep a managing institution's member
+directory, and the meta bookkeeping.
 
 Every message type of every social source is answered by one function, :meth:`SocialSource.answer`
 ``(conn_or_engine, envelope) -> ConsultReply`` — synchronous database work, so an HTTP route and a batch
@@ -25,8 +26,10 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from kruispunt.attest import Attestation, issue
+from kruispunt.core import tables
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
 from kruispunt.sources.social.clients import (
     DirectoryRefused,
@@ -36,20 +39,31 @@ from kruispunt.sources.social.clients import (
 )
 from kruispunt.sources.social.definitions import (
     AttestationHandler,
+    DeclarationHandler,
     Handler,
     KindDef,
     ListAttestationsHandler,
     RecordsHandler,
     SourceDef,
 )
-from kruispunt.sources.social.models import attestation_table, file_table, member_line_table, meta_table
+from kruispunt.sources.social.models import (
+    attestation_table,
+    cancelled_table,
+    file_table,
+    member_line_table,
+    meta_table,
+)
 from kruispunt.sources.social.schemas import (
     AttestationRequest,
+    CancelIn,
     CloseIn,
+    DeclarationRequest,
     EmptyRequest,
     FileIn,
     FileOut,
     FileReply,
+    KeyedFileIn,
+    KeyedFileReply,
     RecordsRequest,
 )
 from kruispunt.sources.social.signing import KeyRing
@@ -61,6 +75,7 @@ Reply = ConsultReply[dict[str, Any]]
 _f = file_table.c
 _a = attestation_table.c
 _m = member_line_table.c
+_c = cancelled_table.c
 
 
 def request_model(handler: Handler) -> type[BaseModel]:
@@ -69,6 +84,8 @@ def request_model(handler: Handler) -> type[BaseModel]:
         return RecordsRequest
     if isinstance(handler, AttestationHandler):
         return AttestationRequest
+    if isinstance(handler, DeclarationHandler):
+        return DeclarationRequest
     return EmptyRequest
 
 
@@ -243,13 +260,16 @@ def checked_consultation(
 class SocialSource:
     """One social source (or one member of a secondary network): its definition and its signing keys.
 
-    ``today`` and ``now`` are the clock (injectable for tests).
+    ``today`` and ``now`` are the clock (injectable for tests). ``hub`` and ``managing`` are the directories a
+    declaration handler integrates the person in (set by the app that serves the source).
     """
 
     definition: SourceDef
     keys: KeyRing
     today: Callable[[], dt.date] = dt.date.today
     now: Callable[[], dt.datetime] = _utc_now
+    hub: HubDirectory | None = None
+    managing: ManagingDirectory | None = None
 
     @classmethod
     def of(
@@ -269,12 +289,13 @@ class SocialSource:
     def served(self) -> list[str]:
         return sorted(self.definition.message_types)
 
-    def answer(self, target: Target, envelope: ConsultRequest[Any]) -> Reply:
+    def answer(self, target: Target, envelope: ConsultRequest[Any], *, holder: str | None = None) -> Reply:
         """Answer one consultation (``POST /consult/{message_type}``) on the database ``target``.
 
         ``envelope.request`` may be the handler's request model or a plain dict (validated here). When the
         service answers for several institutions and the envelope's ``provider`` is one of them, only that
-        institution's files (and attestations) are used.
+        institution's files (and attestations) are used. ``holder``: the member whose database ``target``
+        is (a members host), the holder of a declaration received.
         """
         handler, insz, request = checked_consultation(self.definition, envelope)
         member = (
@@ -283,7 +304,25 @@ class SocialSource:
             else None
         )
         data: dict[str, Any] | None
-        if isinstance(handler, RecordsHandler):
+        if isinstance(handler, DeclarationHandler):
+            assert isinstance(request, DeclarationRequest)
+            if self.hub is None:
+                raise FileError(503, "HUB_NOT_CONFIGURED", "no hub to integrate the person in").http()
+            engine = target if isinstance(target, Engine) else target.engine
+            try:
+                data = receive_declaration(
+                    engine,
+                    definition=self.definition,
+                    handler=handler,
+                    insz=insz,
+                    request=request,
+                    holder=holder or member,
+                    hub=self.hub,
+                    managing=self.managing,
+                )
+            except FileError as exc:
+                raise exc.http() from exc
+        elif isinstance(handler, RecordsHandler):
             assert isinstance(request, RecordsRequest)
             period = None
             if request.period is not None:
@@ -393,19 +432,28 @@ def file_out(row: Row[Any], insz: str | None = None) -> FileOut:
         start=row.start,
         end=row.end,
         attrs=row.attrs or {},
+        key=getattr(row, "key", None),
     )
 
 
-def member_span(conn: Connection, *, insz: str, member: str) -> tuple[dt.date, dt.date | None] | None:
-    """The span of the member's files on a person: earliest start, open if any file is open else latest
-    end; None when it holds none."""
+Span = tuple[dt.date, dt.date | None]
+
+
+def member_span(
+    conn: Connection, *, insz: str, member: str, capacity: int | None = None
+) -> tuple[dt.date, dt.date | None] | None:
+    """The span of the member's files on a person (in one capacity): earliest start, open if any file is
+    open else latest end; None when it holds none."""
+    where = [_f.insz == insz, _f.member == member]
+    if capacity is not None:
+        where.append(_f.capacity == capacity)
     row = conn.execute(
         select(
             func.min(_f.start),
             func.max(_f.end),
             func.count(),
             func.count(_f.end),
-        ).where(_f.insz == insz, _f.member == member)
+        ).where(*where)
     ).one()
     start, last_end, files, closed = row
     if not files:
@@ -597,6 +645,406 @@ def close_file(
     return FileReply(file=file_out(closed), directory=answer)
 
 
+# ------------------------------------------------------------------------------ files addressed by a key
+
+
+def _later_end(a: dt.date | None, b: dt.date | None) -> bool:
+    """Whether end ``a`` is after end ``b`` (None = open, the latest of all)."""
+    if a is None:
+        return b is not None
+    return b is not None and a > b
+
+
+def _unregister_tolerant(hub: HubDirectory, body: dict[str, Any]) -> dict[str, Any]:
+    """UNREGISTER; a directory that has no active line any more is not an error (as in :func:`close_file`)."""
+    try:
+        return hub.unregister(body)
+    except DirectoryRefused as exc:
+        if exc.code != "NO_INSCRIPTION":
+            raise _directory_error(exc, "hub") from exc
+        return {"action": "UNREGISTER", "closed": [], "note": exc.message}
+    except DirectoryUnavailable as exc:
+        raise _directory_error(exc, "hub") from exc
+
+
+def sync_directory(
+    hub: HubDirectory,
+    *,
+    institution: str,
+    insz: str,
+    capacity: int,
+    before: Span | None,
+    after: Span | None,
+    proof: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Bring the holder's directory line in one capacity from the span ``before`` to ``after``.
+
+    The directory merges what is registered and closes what is unregistered, it never narrows a start nor
+    removes a line: a wider span is REGISTERed, an earlier end is an UNREGISTER on that end, and no file left
+    in the capacity an UNREGISTER on the first day of the old span (the closest the directory comes to
+    removing the line). A later start is not told (the line stays wider: harmless, the source then answers
+    "no data"). None when nothing changes; the hub's answer, or both answers (``REGISTER+UNREGISTER``).
+    """
+    if before == after:
+        return None
+    answers: list[dict[str, Any]] = []
+    base = {"institution": institution, "insz": insz, "capacity": capacity, "proof": proof}
+    if after is None:
+        assert before is not None
+        day = before[0].isoformat()
+        return _unregister_tolerant(hub, {**base, "period": {"start": day, "end": day}})
+    period = {"start": after[0].isoformat(), "end": _iso(after[1])}
+    if before is None or after[0] < before[0] or _later_end(after[1], before[1]):
+        try:
+            answers.append(hub.register({**base, "period": period}))
+        except (DirectoryRefused, DirectoryUnavailable) as exc:
+            raise _directory_error(exc, "hub") from exc
+    if before is not None and after[1] is not None and _later_end(before[1], after[1]):
+        answers.append(_unregister_tolerant(hub, {**base, "period": period}))
+    if not answers:
+        return None
+    if len(answers) == 1:
+        return answers[0]
+    return {"action": "REGISTER+UNREGISTER", "register": answers[0], "unregister": answers[1]}
+
+
+def _holder_of(definition: SourceDef, member: str | None, given: str | None) -> str:
+    """The institution holding a file: the member of the route, the one named, or the only one."""
+    if member is not None:
+        if given not in (None, member):
+            raise FileError(422, "WRONG_MEMBER", f"this is the service of {member}, not of {given}")
+        return member
+    if given is None:
+        if definition.several:
+            raise FileError(
+                422,
+                "MEMBER_REQUIRED",
+                "name the holding institution (member)",
+                institutions=list(definition.institutions),
+            )
+        return definition.institutions[0]
+    if given not in definition.institutions:
+        raise FileError(
+            422,
+            "UNKNOWN_MEMBER",
+            f"{definition.name} does not hold files for {given}",
+            institutions=list(definition.institutions),
+        )
+    return given
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > 128 or not key.isprintable() or key.strip() != key:
+        raise FileError(422, "INVALID_KEY", "a key is 1 to 128 printable characters, no surrounding spaces")
+
+
+def _by_key(kind: str, member: str, key: str) -> Any:
+    return select(file_table).where(_f.kind == kind, _f.member == member, _f.key == key)
+
+
+def put_file(
+    engine: Engine,
+    *,
+    definition: SourceDef,
+    kind: str,
+    key: str,
+    body: KeyedFileIn,
+    hub: HubDirectory,
+    managing: ManagingDirectory | None = None,
+    member: str | None = None,
+) -> KeyedFileReply:
+    """``PUT /files/{kind}/{key}``: the file named ``key`` must be as ``body`` says.
+
+    A new key opens the file and registers the person (as :func:`open_file`: nothing kept when the hub
+    refuses); a known key is amended (period, attributes) and the directory line of that capacity follows
+    its new span (:func:`sync_directory`); the same content again changes nothing and calls nobody (a
+    repeated delivery). A key already used for another person is a 409 (``KEY_CONFLICT``), a cancelled key
+    too (``FILE_CANCELLED``).
+    """
+    _check_key(key)
+    kind_def, holder = check_file(
+        definition,
+        FileIn(
+            insz=body.insz,
+            kind=kind,
+            start=body.start,
+            end=body.end,
+            attrs=body.attrs,
+            member=body.member,
+            proof=body.proof,
+        ),
+        member,
+    )
+    _require_hub(hub)
+    try:
+        return _put_file(engine, kind=kind_def, holder=holder, key=key, body=body, hub=hub, managing=managing)
+    except IntegrityError:
+        # the same key was opened meanwhile by a concurrent delivery: now it is an amendment (or nothing)
+        return _put_file(engine, kind=kind_def, holder=holder, key=key, body=body, hub=hub, managing=managing)
+
+
+def _put_file(
+    engine: Engine,
+    *,
+    kind: KindDef,
+    holder: str,
+    key: str,
+    body: KeyedFileIn,
+    hub: HubDirectory,
+    managing: ManagingDirectory | None,
+) -> KeyedFileReply:
+    proof = body.proof.model_dump(mode="json", exclude_none=True)
+    with engine.connect() as conn:
+        with conn.begin():
+            cancelled = conn.execute(
+                select(_c.id).where(_c.kind == kind.name, _c.member == holder, _c.key == key)
+            ).first()
+        if cancelled is not None:
+            raise FileError(409, "FILE_CANCELLED", f"the {kind.name} file {key!r} was cancelled")
+        answer: dict[str, Any] | None = None
+        with _file_transaction(conn, managing, insz=body.insz, member=holder) as tell_managing:
+            row = conn.execute(_by_key(kind.name, holder, key).with_for_update()).first()
+            before: Span | None = None
+            if row is None:
+                file_id = conn.execute(
+                    insert(file_table)
+                    .values(
+                        insz=body.insz,
+                        kind=kind.name,
+                        member=holder,
+                        capacity=kind.capacity,
+                        start=body.start,
+                        end=body.end,
+                        attrs=body.attrs,
+                        key=key,
+                    )
+                    .returning(_f.id)
+                ).scalar_one()
+                change = "created"
+            else:
+                if row.insz != body.insz:
+                    raise FileError(
+                        409, "KEY_CONFLICT", f"the {kind.name} file {key!r} is about another person"
+                    )
+                file_id = row.id
+                if (row.start, row.end, row.attrs or {}) == (body.start, body.end, body.attrs):
+                    return KeyedFileReply(file=file_out(row), directory=None, change="unchanged")
+                before = member_span(conn, insz=body.insz, member=holder, capacity=kind.capacity)
+                conn.execute(
+                    update(file_table)
+                    .where(_f.id == row.id)
+                    .values(start=body.start, end=body.end, attrs=body.attrs)
+                )
+                change = "amended"
+            tell_managing()
+            if change == "created":
+                # as POST /files: the hub is always asked (it checks the proof and answers the overlaps)
+                try:
+                    answer = hub.register(
+                        {
+                            "institution": holder,
+                            "insz": body.insz,
+                            "capacity": kind.capacity,
+                            "period": {"start": body.start.isoformat(), "end": _iso(body.end)},
+                            "proof": proof,
+                        }
+                    )
+                except (DirectoryRefused, DirectoryUnavailable) as exc:
+                    raise _directory_error(exc, "hub") from exc
+            else:
+                # a new file only widens the span (the hub merges it); an amendment may narrow it
+                answer = sync_directory(
+                    hub,
+                    institution=holder,
+                    insz=body.insz,
+                    capacity=kind.capacity,
+                    before=before,
+                    after=member_span(conn, insz=body.insz, member=holder, capacity=kind.capacity),
+                    proof=proof,
+                )
+        row = conn.execute(select(file_table).where(_f.id == file_id)).one()
+    return KeyedFileReply(file=file_out(row), directory=answer, change=change)
+
+
+def cancel_file(
+    engine: Engine,
+    *,
+    definition: SourceDef,
+    kind: str,
+    key: str,
+    body: CancelIn,
+    hub: HubDirectory,
+    managing: ManagingDirectory | None = None,
+    member: str | None = None,
+    now: Callable[[], dt.datetime] = _utc_now,
+) -> KeyedFileReply:
+    """``POST /files/{kind}/{key}/cancel``: remove the file named ``key`` (a Dimona Cancel).
+
+    The directory line of its capacity follows the span of the holder's other files (closed on its first
+    day when none is left, :func:`sync_directory`). The key and the answer are kept: a repeated cancel gets
+    the same answer; an unknown key is a 404 (``FILE_NOT_FOUND``).
+    """
+    _check_key(key)
+    if kind not in definition.kinds:
+        raise FileError(
+            422,
+            "UNKNOWN_KIND",
+            f"{definition.name} holds no files of kind {kind!r}",
+            kinds=sorted(definition.kinds),
+        )
+    holder = _holder_of(definition, member, body.member)
+    _require_hub(hub)
+    proof = body.proof.model_dump(mode="json", exclude_none=True)
+
+    def earlier() -> KeyedFileReply | None:
+        with engine.connect() as conn:
+            reply = conn.execute(
+                select(_c.reply).where(_c.kind == kind, _c.member == holder, _c.key == key)
+            ).scalar()
+        return None if reply is None else KeyedFileReply.model_validate(reply)
+
+    if (done := earlier()) is not None:
+        return done
+    with engine.connect() as conn:
+        with conn.begin():
+            row = conn.execute(_by_key(kind, holder, key)).first()
+        if row is None:
+            raise FileError(404, "FILE_NOT_FOUND", f"no {kind} file with key {key!r} here")
+        try:
+            with _file_transaction(conn, managing, insz=row.insz, member=holder) as tell_managing:
+                before = member_span(conn, insz=row.insz, member=holder, capacity=row.capacity)
+                removed = conn.execute(delete(file_table).where(_f.id == row.id)).rowcount
+                if removed != 1:
+                    raise FileError(409, "FILE_CHANGED", f"the {kind} file {key!r} changed meanwhile; retry")
+                after = member_span(conn, insz=row.insz, member=holder, capacity=row.capacity)
+                tell_managing()
+                answer = sync_directory(
+                    hub,
+                    institution=holder,
+                    insz=row.insz,
+                    capacity=row.capacity,
+                    before=before,
+                    after=after,
+                    proof=proof,
+                )
+                reply = KeyedFileReply(file=file_out(row), directory=answer, change="cancelled")
+                conn.execute(
+                    insert(cancelled_table).values(
+                        kind=kind,
+                        member=holder,
+                        key=key,
+                        insz=row.insz,
+                        cancelled_at=now(),
+                        reply=reply.model_dump(mode="json"),
+                    )
+                )
+        except (IntegrityError, FileError) as exc:
+            if isinstance(exc, FileError) and exc.code != "FILE_CHANGED":
+                raise
+            if (done := earlier()) is not None:  # a concurrent cancel got there first
+                return done
+            raise
+    return reply
+
+
+# --------------------------------------------------------------------------------- declarations received
+
+
+def receive_declaration(
+    engine: Engine,
+    *,
+    definition: SourceDef,
+    handler: DeclarationHandler,
+    insz: str,
+    request: DeclarationRequest,
+    holder: str | None,
+    hub: HubDirectory,
+    managing: ManagingDirectory | None = None,
+) -> dict[str, Any]:
+    """Store a declaration sent to the institution as a file of the handler's kind and integrate the person.
+
+    The file's key is the declaration id, its start the risk date (open), its attributes the declaration
+    without the proof. The person is registered in the persons directory with the kind's capacity, in the
+    same step as :func:`open_file` (nothing kept when the hub refuses). A declaration id already received
+    is answered the same without a second write: a repeated delivery changes nothing. Returns the reply data
+    ``{"received": {kind, key, capacity, start}}``.
+    """
+    kind = definition.kinds[handler.kind]
+    member = _holder_of(definition, None, holder)
+    key = request.declaration_id
+    attrs = {
+        "declaration_id": key,
+        "risk_date": request.risk_date.isoformat(),
+        **(request.model_extra or {}),
+    }
+    unknown = sorted(set(attrs) - set(kind.attrs))
+    if unknown:
+        raise FileError(
+            422,
+            "UNKNOWN_ATTRIBUTE",
+            f"a {kind.name} declaration has no {', '.join(unknown)}",
+            attrs=list(kind.attrs),
+        )
+    if (path := _floats(attrs, "request")) is not None:
+        raise FileError(422, "FLOAT_ATTRIBUTE", f"{path} is a float; use integers (cents) or strings")
+    _require_hub(hub)
+
+    def received(start: dt.date) -> dict[str, Any]:
+        return {
+            "received": {
+                "kind": kind.name,
+                "key": key,
+                "capacity": kind.capacity,
+                "start": start.isoformat(),
+            }
+        }
+
+    def earlier(conn: Connection) -> dict[str, Any] | None:
+        with conn.begin():
+            row = conn.execute(_by_key(kind.name, member, key)).first()
+        if row is None:
+            return None
+        if row.insz != insz:
+            raise FileError(409, "KEY_CONFLICT", f"declaration {key!r} was received about another person")
+        return received(row.start)
+
+    with engine.connect() as conn:
+        if (done := earlier(conn)) is not None:
+            return done
+        try:
+            with _file_transaction(conn, managing, insz=insz, member=member) as tell_managing:
+                conn.execute(
+                    insert(file_table).values(
+                        insz=insz,
+                        kind=kind.name,
+                        member=member,
+                        capacity=kind.capacity,
+                        start=request.risk_date,
+                        end=None,
+                        attrs=attrs,
+                        key=key,
+                    )
+                )
+                tell_managing()
+                try:
+                    hub.register(
+                        {
+                            "institution": member,
+                            "insz": insz,
+                            "capacity": kind.capacity,
+                            "period": {"start": request.risk_date.isoformat(), "end": None},
+                            "proof": request.proof.model_dump(mode="json", exclude_none=True),
+                        }
+                    )
+                except (DirectoryRefused, DirectoryUnavailable) as exc:
+                    raise _directory_error(exc, "hub") from exc
+        except IntegrityError:
+            if (done := earlier(conn)) is not None:  # a concurrent delivery of the same declaration
+                return done
+            raise
+    return received(request.risk_date)
+
+
 # ------------------------------------------------------------------------------------ member directory
 
 
@@ -618,12 +1066,11 @@ def set_member_span(
 
 
 def get_meta(conn: Connection) -> dict[str, str]:
-    return {row.key: row.value for row in conn.execute(select(meta_table.c.key, meta_table.c.value))}
+    return tables.read_meta(conn, meta_table)
 
 
 def set_meta(conn: Connection, values: Mapping[str, str]) -> None:
-    conn.execute(delete(meta_table).where(meta_table.c.key.in_(list(values))))
-    conn.execute(insert(meta_table), [{"key": k, "value": v} for k, v in values.items()])
+    tables.write_meta(conn, meta_table, values)
 
 
 def count_files(conn: Connection) -> int:
@@ -635,6 +1082,6 @@ def count_member_lines(conn: Connection) -> int:
 
 
 def clear(conn: Connection) -> None:
-    """Delete every row (files, attestations, member lines, meta)."""
-    for table in (file_table, attestation_table, member_line_table, meta_table):
+    """Delete every row (files, cancelled keys, attestations, member lines, meta)."""
+    for table in (file_table, cancelled_table, attestation_table, member_line_table, meta_table):
         conn.execute(delete(table))

@@ -1,0 +1,88 @@
+"""``kruispunt employers …``: export what employers declared as official XML.
+
+The exports read the employers database (``--data-dir`` / ``--db`` as for every service) and write XML that
+validates against the official XSDs (checked before it is written: an export that would not validate is an
+error, exit 1, never a file).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from kruispunt.core.db import component_url, make_engine
+from kruispunt.employers import SERVICE
+
+app = typer.Typer(no_args_is_help=True, help="Employer declarations: exports and deliveries.")
+
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder of the SQLite files.")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="Base database URL (default: SQLite files).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write here (default: standard output).")]
+
+
+def _engine(data_dir: Path | None, db: str | None) -> Engine:
+    from kruispunt.core.settings import get_settings
+
+    settings = get_settings()
+    url = component_url(db if db is not None else settings.db_url, data_dir or settings.data_dir, SERVICE)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
+        typer.echo(f"no employers database at {parsed.database}", err=True)
+        raise typer.Exit(2)
+    return make_engine(url)
+
+
+def _write(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(data)
+        typer.echo(f"wrote {out} ({len(data)} bytes)", err=True)
+
+
+def _employer(value: str) -> str:
+    from kruispunt.ids import InvalidIdentifier, validate_enterprise_number
+
+    try:
+        return validate_enterprise_number(value)
+    except InvalidIdentifier as exc:
+        typer.echo(f"--employer: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command("export-dmfa")
+def export_dmfa_command(
+    employer: Annotated[str, typer.Option("--employer", help="KBO number of the employer.")],
+    quarter: Annotated[str, typer.Option("--quarter", help="The quarter: 20243 or 2024-Q3.")],
+    out: OutOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The employer's DmfA of a quarter (latest version) as DmfAOriginal XML."""
+    from kruispunt.employers import dmfa_xml, xmlsafe
+
+    digits = quarter.replace("-Q", "").replace("Q", "")
+    if not (len(digits) == 5 and digits.isdigit() and digits[4] in "1234"):
+        typer.echo("--quarter: give YYYYQ (20243) or YYYY-QN (2024-Q3)", err=True)
+        raise typer.Exit(2)
+    engine = _engine(data_dir, db)
+    try:
+        with engine.connect() as conn:
+            data = dmfa_xml.export_dmfa(conn, employer_kbo=_employer(employer), quarter=int(digits))
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    try:
+        xmlsafe.parse(data, schema_name="dmfa")
+    except xmlsafe.XmlRefused as exc:
+        typer.echo(f"the export does not validate: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    _write(data, out)

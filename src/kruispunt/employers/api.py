@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Header, Query
@@ -75,7 +76,7 @@ def mandates_router(ctx: EmployersContext) -> APIRouter:
             raise DeclarationRefused(
                 404, "UNKNOWN_EMPLOYER", f"employer {number} is not in the repertory"
             ).http()
-        return EmployerOut(**found.__dict__)
+        return EmployerOut(**asdict(found))
 
     @r.post("/mandates", status_code=201, summary="An employer mandates a social secretariat or provider")
     def grant(body: MandateIn, x_kruispunt_declarant: str | None = Header(default=None)) -> MandateOut:
@@ -107,7 +108,7 @@ def mandates_router(ctx: EmployersContext) -> APIRouter:
             insz=None,
             result="A",
         )
-        return MandateOut(**m.__dict__)
+        return MandateOut(**asdict(m))
 
     @r.post("/mandates/{mandate_id}/end", summary="End a mandate")
     def end(
@@ -124,7 +125,7 @@ def mandates_router(ctx: EmployersContext) -> APIRouter:
                 m = service.end_mandate(conn, mandate_id=mandate_id, end=body.end)
         except DeclarationRefused as exc:
             raise exc.http() from exc
-        return MandateOut(**m.__dict__)
+        return MandateOut(**asdict(m))
 
     @r.get("/employers/{kbo}/mandates", summary="The mandates an employer granted")
     def list_mandates(kbo: str) -> dict[str, Any]:
@@ -133,7 +134,7 @@ def mandates_router(ctx: EmployersContext) -> APIRouter:
             found = service.mandates_of(conn, employer_kbo=number)
         return {
             "employer": number,
-            "mandates": [MandateOut(**m.__dict__).model_dump(mode="json") for m in found],
+            "mandates": [MandateOut(**asdict(m)).model_dump(mode="json") for m in found],
         }
 
     @r.get("/deliveries", tags=["operations"], summary="What is still to reach the network, and what failed")

@@ -52,6 +52,7 @@ _KNOWS = {
     "directory": "an active line in the reference directory (persons it integrated)",
     "national_register_numbers": "every national-register number",
     "bis_numbers": "every BIS number",
+    "any_person": "whatever person the request names (the competent institution receives a declaration)",
 }
 
 

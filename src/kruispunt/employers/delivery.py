@@ -201,9 +201,13 @@ class NetworkClient:
                 ticket=row.key,
             )
         )
+        status = (answer.get("status") or {}).get("value")
+        if status != "DATA_FOUND":
+            # no competent institution took it (e.g. no mutuality knows the worker): a dead letter, not "done"
+            raise Permanent(f"the hub delivered the declaration to no institution ({status})")
         return {
             "ticket": (answer.get("informationCBSS") or {}).get("ticketCBSS"),
-            "status": (answer.get("status") or {}).get("value"),
+            "status": status,
             "data": answer.get("data"),
         }
 

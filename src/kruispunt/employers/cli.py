@@ -1,4 +1,4 @@
-"""``kruispunt employers …``: export what employers declared as official XML.
+"""``kruispunt employers …``: export what employers declared as official XML, and look at deliveries.
 
 The exports read the employers database (``--data-dir`` / ``--db`` as for every service) and write XML that
 validates against the official XSDs (checked before it is written: an export that would not validate is an
@@ -82,6 +82,42 @@ def export_dmfa_command(
         engine.dispose()
     try:
         xmlsafe.parse(data, schema_name="dmfa")
+    except xmlsafe.XmlRefused as exc:
+        typer.echo(f"the export does not validate: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    _write(data, out)
+
+
+@app.command("export-dimona")
+def export_dimona_command(
+    employer: Annotated[str, typer.Option("--employer", help="KBO number of the employer.")],
+    worker: Annotated[str | None, typer.Option("--worker", help="Only this worker (INSZ).")] = None,
+    out: OutOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """The employer's current Dimona periods as a Dimona XML file (DimonaIn forms)."""
+    from kruispunt.employers import dimona_xml, xmlsafe
+    from kruispunt.ids import InvalidIdentifier, validate_insz
+
+    insz = None
+    if worker is not None:
+        try:
+            insz = validate_insz(worker).number
+        except InvalidIdentifier as exc:
+            typer.echo(f"--worker: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    engine = _engine(data_dir, db)
+    try:
+        with engine.connect() as conn:
+            data = dimona_xml.export_periods(conn, employer_kbo=_employer(employer), insz=insz)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    try:
+        xmlsafe.parse(data, schema_name="dimona")
     except xmlsafe.XmlRefused as exc:
         typer.echo(f"the export does not validate: {exc.message}", err=True)
         raise typer.Exit(1) from exc

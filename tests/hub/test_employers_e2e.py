@@ -166,3 +166,60 @@ def test_a_declarant_without_mandate_is_refused(
     )
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "NO_MANDATE"
+
+
+def test_a_worker_hired_by_dimona_in_is_visible_to_rva_through_the_hub(
+    network: RunningNetwork, people: list[dict[str, Any]]
+) -> None:
+    employers = network.urls["employers"]
+    today = dt.date.today()
+    employer = _seeded_worker(network, people, today)
+    engine = create_engine(f"sqlite:///{network.data_dir / 'employers.db'}")
+    with engine.connect() as conn:
+        known = {r.insz for r in conn.execute(text("SELECT DISTINCT insz FROM dimona_period"))}
+    engine.dispose()
+    hired = next(
+        p
+        for p in people
+        if not p["is_bis"]
+        and p["death_date"] is None
+        and p["insz"] not in known
+        and 1965 < p["birth_year"] < 2000
+    )
+    declarant = {"x-kruispunt-declarant": employer.kbo}
+    answer = httpx.post(
+        f"{employers}/declarations",
+        json={
+            "employer": {"enterpriseNumber": employer.kbo},
+            "worker": {"ssin": hired["insz"]},
+            "dimonaIn": {
+                "features": {"workerType": "OTH", "jointCommissionNumber": "XXX"},
+                "startDate": today.isoformat(),
+            },
+        },
+        headers=declarant,
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    declared = answer.json()
+    assert declared["declarationStatus"]["result"] in ("A", "W"), declared
+    period_id = declared["declarationStatus"]["period"]["id"]
+    assert answer.headers["location"] == f"/declarations/{declared['declarationId']}"
+
+    # the RVA registers its own file on the worker, then consults the Dimona periods through the hub
+    assert register(network, hired, cbe=RVA, capacity=1).status_code == 200
+
+    def visible() -> list[dict[str, Any]]:
+        reply = consult(
+            network,
+            envelope(
+                cbe=RVA, message="dimona_periods", legal_context=UNEMPLOYMENT, ssin=hired["insz"], request={}
+            ),
+        ).json()
+        periods = (reply.get("data") or {}).get("dimona_periods") or []
+        return [p for p in periods if str(p.get("dimona_id") or p.get("id")) == str(period_id)]
+
+    found = _wait_for(visible, timeout_s=30)
+    assert found, httpx.get(f"{employers}/deliveries", timeout=10).json()
+    assert found[0]["employer_kbo"] == employer.kbo
+    assert found[0]["worker_type"] == "OTH"

@@ -113,11 +113,24 @@ def _prepare(data_dir: Path, *, dmfa_workers: list[str] | None = None) -> dict[s
     return {"employers": employers, "url": url}
 
 
-def _workers(count: int) -> list[str]:
+def _workers(count: int, *, adults: bool = False) -> list[str]:
+    """``count`` INSZ numbers of the synthetic population; ``adults``: only people of working age alive
+    (a Dimona for a child or the deceased is refused — processed as well, but not what an employer sends)."""
     from kruispunt.simulate.population import generate_population
 
-    people = generate_population(count, SEED)
-    return [str(x) for x in people.insz.tolist()]
+    if not adults:
+        return [str(x) for x in generate_population(count, SEED).insz.tolist()]
+    year = dt.date.today().year
+    chosen: list[str] = []
+    size = count
+    while len(chosen) < count:
+        size *= 2
+        chosen = [
+            str(p["insz"])
+            for p in generate_population(size, SEED).records()
+            if not p["is_bis"] and p["death_date"] is None and 18 <= year - int(p["birth_year"]) <= 64
+        ]
+    return chosen[:count]
 
 
 def _dimona_bodies(path: Path, employers: list[dict[str, Any]], workers: list[str]) -> None:
@@ -220,8 +233,11 @@ def _dimona_phase(root: Path, seconds: float, concurrency: int) -> dict[str, Any
     data_dir = root / "dimona"
     data_dir.mkdir()
     prepared = _prepare(data_dir)
-    bodies = root / "dimona.jsonl"
-    _dimona_bodies(bodies, prepared["employers"], _workers(max(20_000, int(seconds * 6_000))))
+    # each request hires another worker: the warm-up's workers are not those of the measured load
+    warm, bodies = root / "dimona-warm-up.jsonl", root / "dimona.jsonl"
+    workers = _workers(3_000 + max(20_000, int(seconds * 6_000)), adults=True)
+    _dimona_bodies(warm, prepared["employers"], workers[:3_000])
+    _dimona_bodies(bodies, prepared["employers"], workers[3_000:])
     port = free_port()
     log = (root / "employers-dimona.log").open("wb")
     proc = start_service("employers", port, _env(data_dir), stdout=log)
@@ -239,7 +255,7 @@ def _dimona_phase(root: Path, seconds: float, concurrency: int) -> dict[str, Any
                 "results": {},
                 "missing": "this employers service has no Dimona REST route",
             }
-        _load(f"{url}/declarations", bodies, 1.0, concurrency)  # warm-up (its declarations count too)
+        _load(f"{url}/declarations", warm, 1.0, concurrency)  # warm-up (its declarations are in the results)
         load = _load(f"{url}/declarations", bodies, seconds, concurrency)
     finally:
         stop([proc], timeout=15)

@@ -498,10 +498,15 @@ class AuditWriter:
 
     def append_sync(self, record: AuditRecord, timeout: float | None = None) -> int:
         """Blocking :meth:`append` for threads without an event loop."""
+        return self.append_nowait(record).result(timeout)
+
+    def append_nowait(self, record: AuditRecord) -> concurrent.futures.Future[int]:
+        """Queue one exchange and return at once: the future holds its seq once it is committed. A thread
+        that logs many records queues them all, then waits, so that they share one commit."""
         fields, moment = _prepare(record)
         future: concurrent.futures.Future[int] = concurrent.futures.Future()
         self._put((fields, moment, None, future))
-        return future.result(timeout)
+        return future
 
     def close(self, timeout: float | None = None) -> None:
         """Write everything already appended, then stop the thread (idempotent)."""

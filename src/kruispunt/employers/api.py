@@ -185,6 +185,8 @@ def create_employers_app(
         finally:
             if worker is not None:
                 worker.stop()
+            for close in ctx.closers:
+                close()
             if writer is not None:
                 writer.close()
             engine.dispose()

@@ -1,4 +1,4 @@
-"""``kruispunt employers …``: export what employers declared as official XML, and look at deliveries.
+"""``kruispunt employers …``: export what employers declared as official XML.
 
 The exports read the employers database (``--data-dir`` / ``--db`` as for every service) and write XML that
 validates against the official XSDs (checked before it is written: an export that would not validate is an
@@ -8,17 +8,18 @@ error, exit 1, never a file).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.employers import SERVICE
 
-app = typer.Typer(no_args_is_help=True, help="Employer declarations: exports and deliveries.")
+app = typer.Typer(no_args_is_help=True, help="Employer declarations: exports as official XML.")
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder of the SQLite files.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Base database URL (default: SQLite files).")]
@@ -37,7 +38,32 @@ def _engine(data_dir: Path | None, db: str | None) -> Engine:
     return make_engine(url)
 
 
-def _write(data: bytes, out: Path | None) -> None:
+def _export(
+    read: Callable[[Connection], bytes],
+    *,
+    schema: str,
+    data_dir: Path | None,
+    db: str | None,
+    out: Path | None,
+) -> None:
+    """Read an export from the employers database, check it against its XSD, then write it (to ``out`` or
+    standard output): an export that would not validate is an error, never a file."""
+    from kruispunt.employers import xmlsafe
+
+    engine = _engine(data_dir, db)
+    try:
+        with engine.connect() as conn:
+            data = read(conn)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    try:
+        xmlsafe.parse(data, schema_name=schema)
+    except xmlsafe.XmlRefused as exc:
+        typer.echo(f"the export does not validate: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -65,27 +91,20 @@ def export_dmfa_command(
     db: DbOpt = None,
 ) -> None:
     """The employer's DmfA of a quarter (latest version) as DmfAOriginal XML."""
-    from kruispunt.employers import dmfa_xml, xmlsafe
+    from kruispunt.employers import dmfa_xml
 
     digits = quarter.replace("-Q", "").replace("Q", "")
     if not (len(digits) == 5 and digits.isdigit() and digits[4] in "1234"):
         typer.echo("--quarter: give YYYYQ (20243) or YYYY-QN (2024-Q3)", err=True)
         raise typer.Exit(2)
-    engine = _engine(data_dir, db)
-    try:
-        with engine.connect() as conn:
-            data = dmfa_xml.export_dmfa(conn, employer_kbo=_employer(employer), quarter=int(digits))
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
-    try:
-        xmlsafe.parse(data, schema_name="dmfa")
-    except xmlsafe.XmlRefused as exc:
-        typer.echo(f"the export does not validate: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
-    _write(data, out)
+    kbo = _employer(employer)
+    _export(
+        lambda conn: dmfa_xml.export_dmfa(conn, employer_kbo=kbo, quarter=int(digits)),
+        schema="dmfa",
+        data_dir=data_dir,
+        db=db,
+        out=out,
+    )
 
 
 @app.command("export-dimona")
@@ -97,7 +116,7 @@ def export_dimona_command(
     db: DbOpt = None,
 ) -> None:
     """The employer's current Dimona periods as a Dimona XML file (DimonaIn forms)."""
-    from kruispunt.employers import dimona_xml, xmlsafe
+    from kruispunt.employers import dimona_xml
     from kruispunt.ids import InvalidIdentifier, validate_insz
 
     insz = None
@@ -107,18 +126,11 @@ def export_dimona_command(
         except InvalidIdentifier as exc:
             typer.echo(f"--worker: {exc}", err=True)
             raise typer.Exit(2) from exc
-    engine = _engine(data_dir, db)
-    try:
-        with engine.connect() as conn:
-            data = dimona_xml.export_periods(conn, employer_kbo=_employer(employer), insz=insz)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
-    try:
-        xmlsafe.parse(data, schema_name="dimona")
-    except xmlsafe.XmlRefused as exc:
-        typer.echo(f"the export does not validate: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
-    _write(data, out)
+    kbo = _employer(employer)
+    _export(
+        lambda conn: dimona_xml.export_periods(conn, employer_kbo=kbo, insz=insz),
+        schema="dimona",
+        data_dir=data_dir,
+        db=db,
+        out=out,
+    )

@@ -28,3 +28,5 @@ class EmployersContext:
     """Largest XML file accepted (streamed to disk, never held in memory)."""
     spool_dir: str | None = None
     """Where uploaded files are spooled while they are read (default: the system's temporary folder)."""
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """What a router started and the service stops when it stops (the Dimona writer's thread)."""

@@ -839,8 +839,12 @@ def process(
     sequence: int,
     declarant_kbo: str,
     today: dt.date,
+    outbox: list[dict[str, Any]] | None = None,
 ) -> Outcome:
-    """:func:`process_dimona` with the employer and worker it found (for the declarations log)."""
+    """:func:`process_dimona` with the employer and worker it found (for the declarations log).
+
+    With ``outbox`` the delivery row is appended to it instead of written: a caller that writes many
+    declarations in one transaction inserts them together (they play no part in the rules)."""
     d = declaration
     rules = _Rules(conn, d, declarant_kbo, today)
     if rules.names_employer():
@@ -914,20 +918,21 @@ def process(
             .values(**_row(after), updated_at=now)
         )
     if after.parent_id is None:
-        conn.execute(
-            _INSERT_OUTBOX,
-            {
-                "declaration_id": declaration_id,
-                "target": TARGET,
-                "key": f"dimona:{after.id}:v{after.version}",
-                "payload": _payload(after, employer),
-                "state": "pending",
-                "attempts": 0,
-                "due_at": now,
-                "last_error": None,
-                "result": None,
-            },
-        )
+        delivery = {
+            "declaration_id": declaration_id,
+            "target": TARGET,
+            "key": f"dimona:{after.id}:v{after.version}",
+            "payload": _payload(after, employer),
+            "state": "pending",
+            "attempts": 0,
+            "due_at": now,
+            "last_error": None,
+            "result": None,
+        }
+        if outbox is None:
+            conn.execute(_INSERT_OUTBOX, delivery)
+        else:
+            outbox.append(delivery)
     return Outcome(declaration_id, result, anomalies, after.id, employer.kbo, after.insz)
 
 

@@ -17,6 +17,7 @@ documents :mod:`~kruispunt.employers.notifications`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import uuid
@@ -44,8 +45,9 @@ from kruispunt.core.web import BodyTooLarge, JSONResponse, error_body, read_body
 from kruispunt.employers import codes, dimona, dimona_xml, notifications, service
 from kruispunt.employers.anomalies import as_json
 from kruispunt.employers.context import EmployersContext
-from kruispunt.employers.dimona import FORM, DimonaDeclaration, Kind
+from kruispunt.employers.dimona import FORM, DimonaDeclaration, Kind, Outcome
 from kruispunt.employers.errors import DeclarationRefused, no_declarant
+from kruispunt.employers.writer import DimonaWriter
 from kruispunt.employers.xmlsafe import XmlRefused
 
 DIMONA_MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -333,31 +335,10 @@ def router(ctx: EmployersContext) -> APIRouter:
 
     # ------------------------------------------------------------------------------------------ REST
 
-    def declare_one(decl: DimonaDeclaration, declarant: str) -> dict[str, Any]:
-        ticket = service.new_ticket()
-        today = ctx.today()
-        try:
-            with dimona.transaction(ctx.engine) as conn:
-                # the receipt first: on SQLite this write takes the lock the rules then read under
-                dimona.open_receipt(
-                    conn, ticket=ticket, channel="rest", declarant_kbo=declarant, declarations=1
-                )
-                out = dimona.process(
-                    conn, declaration=decl, ticket=ticket, sequence=1, declarant_kbo=declarant, today=today
-                )
-                if out.result == "B":
-                    service.close_submission(conn, ticket=ticket, declarations=1, refused=1)
-        except DeclarationRefused as exc:
-            raise refuse(exc, kind=decl.kind, declarant=declarant, insz=decl.insz) from exc
-        ctx.log.record(
-            ticket=ticket,
-            kind=decl.kind,
-            declarant=declarant,
-            employer=out.employer_kbo,
-            insz=out.insz,
-            result=out.result,
-            reason=service.first_blocking(out.anomalies),
-        )
+    writer = DimonaWriter(ctx)
+    ctx.closers.append(writer.close)
+
+    def answer_of(decl: DimonaDeclaration, ticket: str, out: Outcome, declarant: str) -> dict[str, Any]:
         return {
             "declarationId": out.declaration_id,
             "ticket": ticket,
@@ -407,7 +388,13 @@ def router(ctx: EmployersContext) -> APIRouter:
                 error_body("INVALID_REQUEST", "the declaration does not match the schema", errors=errors),
                 status_code=422,
             )
-        answer = await run_in_threadpool(declare_one, body.declaration(), declarant)
+        decl = body.declaration()
+        ticket, future = writer.submit(decl, declarant)
+        try:
+            out = await asyncio.wrap_future(future)
+        except DeclarationRefused as exc:  # logged by the writer
+            raise exc.http() from exc
+        answer = answer_of(decl, ticket, out, declarant)
         wake(request)
         return JSONResponse(
             answer, status_code=201, headers={"Location": f"/declarations/{answer['declarationId']}"}

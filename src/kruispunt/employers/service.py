@@ -9,6 +9,7 @@ declaration, its anomalies, its Dimona period and its outbox rows are committed 
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -385,9 +386,37 @@ class DeclarationLog:
         reason: str | None = None,
         channel: str = CHANNEL,
     ) -> None:
+        """Log one declaration; returns once it is committed to the log."""
+        future = self.record_nowait(
+            ticket=ticket,
+            kind=kind,
+            declarant=declarant,
+            employer=employer,
+            insz=insz,
+            result=result,
+            reason=reason,
+            channel=channel,
+        )
+        if future is not None:
+            future.result()
+
+    def record_nowait(
+        self,
+        *,
+        ticket: str,
+        kind: str,
+        declarant: str | None,
+        employer: str | None,
+        insz: str | None,
+        result: str,
+        reason: str | None = None,
+        channel: str = CHANNEL,
+    ) -> concurrent.futures.Future[int] | None:
+        """:meth:`record` without waiting: the future is done once the entry is committed (``None`` when
+        there is no log). Many entries queued before waiting share one commit of the log."""
         if self.writer is None:
-            return
-        self.writer.append_sync(
+            return None
+        return self.writer.append_nowait(
             AuditRecord(
                 ticket=ticket,
                 time=utc_now(),

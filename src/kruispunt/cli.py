@@ -17,6 +17,7 @@ from kruispunt.audit.cli import app as audit_app
 from kruispunt.employers.cli import app as employers_app
 from kruispunt.hub.batch_cli import app as batch_app
 from kruispunt.ids.cli import app as id_app
+from kruispunt.mutations.cli import app as mutations_app
 from kruispunt.network.cli import app as network_app
 from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
@@ -39,9 +40,12 @@ app.add_typer(
 )
 
 bench_app = typer.Typer(help="Benchmarks (code in bench/ at the repository root).", no_args_is_help=True)
+app.add_typer(
+    mutations_app, name="mutations", help="Change notifications: delivery state, dead letters, replay."
+)
 app.add_typer(bench_app, name="bench")
 
-SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES, "employers")
+SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES, "employers", "mutations")
 
 
 def _apply_common(data_dir: Path | None, db: str | None) -> None:

@@ -27,8 +27,9 @@ from kruispunt.core.settings import get_settings
 from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
 SOURCE_SERVICES = ("national_register", "bis_register", *SOCIAL_SERVICES)
-OTHER_SERVICES = ("employers",)
-"""Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS)."""
+OTHER_SERVICES = ("employers", "mutations")
+"""Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS) and the change
+notifications."""
 
 
 def create_service_app(service: str) -> object:
@@ -57,6 +58,10 @@ def create_service_app(service: str) -> object:
         from kruispunt.employers.api import create_app as create_employers
 
         return create_employers(settings)
+    if service == "mutations":
+        from kruispunt.mutations.api import create_app as create_mutations
+
+        return create_mutations(settings)
     raise ValueError(f"unknown service {service!r}")
 
 
@@ -220,6 +225,7 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
         **os.environ,
         "KRUISPUNT_ENDPOINTS": json.dumps({s: urls[s] for s in SOURCE_SERVICES}),
         "KRUISPUNT_HUB_URL": urls["hub"],
+        "KRUISPUNT_MUTATIONS_URL": urls["mutations"],
     }
     supervisor = Supervisor()
     try:

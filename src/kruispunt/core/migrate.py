@@ -26,6 +26,10 @@ COMPONENTS: dict[str, str] = {
     "mailbox": "kruispunt.hub",
     # the employer declarations (Dimona, DmfA, DRS) the RSZ receives
     "employers": "kruispunt.employers",
+    # change notifications: the changes received, their deliveries (outbox), the recipients' state
+    "mutations": "kruispunt.mutations",
+    # harmonised social statuses and derived rights: statuses, households, entitlements, lists
+    "rights": "kruispunt.rights",
 }
 
 

@@ -75,6 +75,28 @@ class Settings(BaseSettings):
         description="A batch claimed by a hub process that stopped renewing it for this long is taken over.",
     )
     batch_poll_s: float = Field(default=1.0, gt=0, description="How often an idle hub looks for queued work.")
+    mutations_url: str | None = Field(
+        default=None,
+        description="Where the change-notification service answers (sources publish changes there).",
+    )
+    mutations_transport: str = Field(
+        default="database",
+        pattern="^(database|nats)$",
+        description="How changes travel to recipients: the database (embedded) or NATS JetStream (scale).",
+    )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="The NATS server of the NATS transport."
+    )
+    nats_stream: str = Field(
+        default="KRUISPUNT_CHANGES",
+        pattern=r"^[A-Z][A-Z0-9_]{0,63}$",
+        description="The JetStream stream of the NATS transport (its subjects follow from its name).",
+    )
+    mutations_max_batch_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="Largest batch of changes `POST /mutations/changes` takes.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -313,6 +313,28 @@ def institutions_knowing(
     return {kbo for (kbo,) in conn.execute(_KNOWING, {"insz": insz, "on": on}) if kbo in wanted}
 
 
+def active_lines(
+    conn: Connection, *, inszs: Collection[str], on: dt.date
+) -> dict[str, list[tuple[str, int, int]]]:
+    """Every line active on ``on`` of each of ``inszs``: ``{insz: [(institution, sector, capacity), …]}``.
+
+    For the fan-out of changes, a batch at a time: one query per 500 persons on the ``insz`` prefix of the
+    persons-directory indexes. Persons without a line are absent from the answer.
+    """
+    found: dict[str, list[tuple[str, int, int]]] = {}
+    ordered = sorted(set(inszs))
+    for i in range(0, len(ordered), 500):
+        rows = conn.execute(
+            select(_t.c.insz, _t.c.institution, _t.c.sector, _t.c.capacity).where(
+                _t.c.insz.in_(ordered[i : i + 500]), _ON_DATE
+            ),
+            {"on": on},
+        )
+        for insz, institution, sector, capacity in rows:
+            found.setdefault(insz, []).append((institution, int(sector), int(capacity)))
+    return found
+
+
 class DirectoryReader:
     """The hub's per-message read of the persons directory, on one dedicated driver connection.
 

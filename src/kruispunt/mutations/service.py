@@ -1,0 +1,529 @@
+"""Change notifications: receive a source's changes, fan them out to their subscribers, keep each
+recipient's position.
+
+:func:`receive` is the whole intake of a batch, in the caller's transaction: each change is checked, a
+change already received (same source and change id, same content) is answered with its first ``seq``, a
+reused change id with other content is refused, and for the others the recipients are found (the
+subscriptions × the persons-directory lines of the person on the day of receipt) and one ``delivery`` row
+is written per recipient — the outbox, committed with the change or not at all.
+
+Order: changes are numbered (``seq``) and their deliveries numbered (``id``) in the order they are written,
+and writers take turns (the transaction's first write on SQLite, an advisory lock on PostgreSQL), so a
+recipient's deliveries are in ``seq`` order and a reader of the feed never sees a later one before an
+earlier one commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Connection, and_, func, insert, select, text, tuple_, update
+
+from kruispunt.mutations.definitions import Line, Subscriptions
+from kruispunt.mutations.models import (
+    change_table,
+    dead_letter_table,
+    delivery_table,
+    recipient_table,
+)
+from kruispunt.mutations.schemas import CHANGE_ADAPTER, Change, StatusChange
+
+INGEST_LOCK = 0x6B70_6D75  # "kpmu": the PostgreSQL advisory lock the writers of changes take turns on
+
+DirectoryLookup = Callable[[Sequence[str], dt.date], Mapping[str, Sequence[tuple[str, int, int]]]]
+"""``(inszs, day) → {insz: [(institution, sector, capacity), …]}``: the persons directory's active lines."""
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    aware = _aware(value)
+    return aware.isoformat() if aware else None
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time as UTC (SQLite gives it back without its zone)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    index: int
+    seq: int
+    change_id: str
+    recipients: int
+    duplicate: bool = False
+    to: tuple[str, ...] = ()
+    """The recipients the fan-out wrote (empty for a duplicate: they were written the first time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    index: int
+    code: str
+    message: str
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+Outcome = Accepted | Refused
+
+
+def parse_changes(items: Sequence[Any]) -> list[Change | Refused]:
+    """Check each item of a batch against the change schemas: the change, or why it is refused."""
+    out: list[Change | Refused] = []
+    for index, item in enumerate(items):
+        try:
+            out.append(CHANGE_ADAPTER.validate_python(item))
+        except ValidationError as exc:
+            errors = [
+                {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            ]
+            out.append(Refused(index, "INVALID_CHANGE", "the change does not match its schema", errors))
+    return out
+
+
+def _kind(change: Change) -> str | None:
+    return change.data.kind if isinstance(change, StatusChange) else None
+
+
+def _body(change: Change) -> dict[str, Any]:
+    body: dict[str, Any] = orjson.loads(orjson.dumps(change.model_dump(mode="json", exclude_none=False)))
+    return body
+
+
+def _same(stored: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """The same change published again (``occurred_at`` may be filled in by the network at receipt)."""
+    keep = {k: v for k, v in stored.items() if k != "occurred_at"}
+    new = {k: v for k, v in body.items() if k != "occurred_at"}
+    return keep == new
+
+
+def take_turn(conn: Connection) -> None:
+    """Writers of changes take turns (see the module docstring); SQLite's write lock does it already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INGEST_LOCK})
+
+
+def receive(
+    conn: Connection,
+    *,
+    items: Sequence[Change | Refused],
+    subscriptions: Subscriptions,
+    directory: DirectoryLookup,
+    known_recipients: set[str] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Outcome]:
+    """Store a batch of (parsed) changes and their deliveries; one outcome per item, in order."""
+    now = now or utc_now()
+    today = now.date()
+    take_turn(conn)
+    outcomes: list[Outcome | None] = [i if isinstance(i, Refused) else None for i in items]
+    fresh: list[tuple[int, Change, dict[str, Any]]] = []
+    seen: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+    candidates = [(i, c) for i, c in enumerate(items) if not isinstance(c, Refused)]
+    stored = _stored(conn, [(c.source, c.change_id) for _, c in candidates])
+    for index, change in candidates:
+        ident = (change.source, change.change_id)
+        body = _body(change)
+        if body.get("occurred_at") is None:
+            body["occurred_at"] = now.isoformat()
+        earlier = stored.get(ident)
+        if earlier is not None:
+            seq, reached, stored_body = earlier
+            outcomes[index] = (
+                Accepted(index, seq, change.change_id, reached, duplicate=True)
+                if _same(stored_body, body)
+                else Refused(
+                    index, "CHANGE_ID_REUSED", f"change id {change.change_id} was received with other content"
+                )
+            )
+            continue
+        if ident in seen:
+            first, first_body = seen[ident]
+            outcomes[index] = (
+                None if _same(first_body, body) else Refused(index, "CHANGE_ID_REUSED", "twice in this batch")
+            )
+            continue
+        seen[ident] = (index, body)
+        fresh.append((index, change, body))
+
+    if fresh:
+        needing = [c.insz for _, c, _ in fresh if subscriptions.needs_directory.get(c.type, False)]
+        lines = directory(needing, today) if needing else {}
+        rows: list[dict[str, Any]] = []
+        fanned: list[list[Any]] = []
+        for _, change, body in fresh:
+            recipients = subscriptions.recipients(
+                change_type=change.type,
+                source=change.source,
+                kind=_kind(change),
+                lines=(Line(*line) for line in lines.get(change.insz, ())),
+            )
+            fanned.append(recipients)
+            rows.append(
+                {
+                    "source_kbo": change.source,
+                    "change_id": change.change_id,
+                    "type": change.type,
+                    "insz": change.insz,
+                    "effective": change.effective,
+                    "received_at": now,
+                    "body": body,
+                    "recipients": len(recipients),
+                }
+            )
+        seqs = [
+            int(s)
+            for s in conn.execute(
+                insert(change_table).returning(change_table.c.seq, sort_by_parameter_order=True), rows
+            ).scalars()
+        ]
+        deliveries = [
+            {
+                "change_seq": seq,
+                "recipient_kbo": r.institution,
+                "key": f"{seq}:{r.institution}",
+                "capacity": r.capacity,
+                "deliberation": r.subscription,
+                "state": "pending",
+                "created_at": now,
+            }
+            for seq, recipients in zip(seqs, fanned, strict=True)
+            for r in recipients
+        ]
+        if deliveries:
+            conn.execute(insert(delivery_table), deliveries)
+            _ensure_recipients(conn, {d["recipient_kbo"] for d in deliveries}, known_recipients)
+        for (index, change, _), seq, recipients in zip(fresh, seqs, fanned, strict=True):
+            outcomes[index] = Accepted(
+                index, seq, change.change_id, len(recipients), to=tuple(r.institution for r in recipients)
+            )
+    # repeats inside the batch answer like their first
+    for index, change in candidates:
+        if outcomes[index] is None:
+            first, _ = seen[(change.source, change.change_id)]
+            done = outcomes[first]
+            assert isinstance(done, Accepted)
+            outcomes[index] = Accepted(index, done.seq, change.change_id, done.recipients, duplicate=True)
+    return [o for o in outcomes if o is not None]
+
+
+def _stored(
+    conn: Connection, idents: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int, dict[str, Any]]]:
+    found: dict[tuple[str, str], tuple[int, int, dict[str, Any]]] = {}
+    c = change_table.c
+    unique = sorted(set(idents))
+    for i in range(0, len(unique), 400):
+        chunk = unique[i : i + 400]
+        query = select(c.source_kbo, c.change_id, c.seq, c.recipients, c.body).where(
+            tuple_(c.source_kbo, c.change_id).in_(chunk)
+        )
+        for source, change_id, seq, recipients, body in conn.execute(query):
+            found[(source, change_id)] = (int(seq), int(recipients), body)
+    return found
+
+
+def _ensure_recipients(conn: Connection, kbos: set[str], known: set[str] | None) -> None:
+    missing = kbos - known if known is not None else kbos
+    if not missing:
+        return
+    existing = set(
+        conn.execute(
+            select(recipient_table.c.kbo).where(recipient_table.c.kbo.in_(sorted(missing)))
+        ).scalars()
+    )
+    new = sorted(missing - existing)
+    if new:
+        conn.execute(
+            insert(recipient_table),
+            [{"kbo": k, "mode": "pull", "acked": 0, "attempts": 0, "retries": 0} for k in new],
+        )
+    if known is not None:
+        known.update(missing)
+
+
+# ------------------------------------------------------------------------------------------------ feed
+
+
+def feed(conn: Connection, *, recipient: str, after: int, limit: int) -> list[dict[str, Any]]:
+    """The recipient's deliveries after ``after``, in order: what the database transport serves."""
+    d, c = delivery_table.c, change_table.c
+    query = (
+        select(d.id, d.key, d.change_seq, d.capacity, d.deliberation, c.body)
+        .join(change_table, c.seq == d.change_seq)
+        .where(d.recipient_kbo == recipient, d.id > after)
+        .order_by(d.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "key": key,
+            "cursor": int(cursor),
+            "seq": int(seq),
+            "recipient": recipient,
+            "capacity": capacity,
+            "deliberation": deliberation,
+            "change": body,
+        }
+        for cursor, key, seq, capacity, deliberation, body in conn.execute(query)
+    ]
+
+
+def delivered_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A delivery as the recipient receives it (the same on every transport)."""
+    return {
+        "key": row["key"],
+        "cursor": int(row["cursor"]),
+        "seq": int(row["seq"]),
+        "recipient": row["recipient"],
+        "capacity": row["capacity"],
+        "deliberation": row["deliberation"],
+        "change": row["change"],
+    }
+
+
+# ------------------------------------------------------------------------------------------ recipients
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientState:
+    kbo: str
+    mode: str
+    callback_url: str | None
+    acked: int
+    acked_at: dt.datetime | None
+    attempts: int
+    retries: int
+    next_try_at: dt.datetime | None
+    last_error: str | None
+    dead_letters: int
+
+
+def get_recipient(conn: Connection, kbo: str) -> RecipientState | None:
+    states = list_recipients(conn, only=kbo)
+    return states[0] if states else None
+
+
+def list_recipients(conn: Connection, *, only: str | None = None) -> list[RecipientState]:
+    r, dl = recipient_table.c, dead_letter_table.c
+    dead: dict[str, int] = dict(
+        conn.execute(
+            select(dl.recipient_kbo, func.count()).where(dl.resent_at.is_(None)).group_by(dl.recipient_kbo)
+        ).all()
+    )
+    query = select(recipient_table).order_by(r.kbo)
+    if only is not None:
+        query = query.where(r.kbo == only)
+    return [
+        RecipientState(
+            kbo=row.kbo,
+            mode=row.mode,
+            callback_url=row.callback_url,
+            acked=int(row.acked),
+            acked_at=_aware(row.acked_at),
+            attempts=int(row.attempts),
+            retries=int(row.retries),
+            next_try_at=_aware(row.next_try_at),
+            last_error=row.last_error,
+            dead_letters=int(dead.get(row.kbo, 0)),
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def subscribe(
+    conn: Connection, *, kbo: str, mode: str, callback_url: str | None, secret: str | None
+) -> RecipientState:
+    """Set how ``kbo`` takes its changes: ``pull`` (its feed) or ``push`` (signed POSTs to its callback)."""
+    r = recipient_table.c
+    values = {
+        "mode": mode,
+        "callback_url": callback_url,
+        "secret": secret,
+        "attempts": 0,
+        "next_try_at": None,
+    }
+    done = conn.execute(update(recipient_table).where(r.kbo == kbo).values(**values))
+    if done.rowcount == 0:
+        conn.execute(insert(recipient_table).values(kbo=kbo, acked=0, retries=0, **values))
+    state = get_recipient(conn, kbo)
+    assert state is not None
+    return state
+
+
+def push_targets(conn: Connection) -> list[tuple[str, str, str | None]]:
+    """``(kbo, callback_url, secret)`` of every push recipient."""
+    r = recipient_table.c
+    query = select(r.kbo, r.callback_url, r.secret).where(r.mode == "push", r.callback_url.is_not(None))
+    return [(k, u, s) for k, u, s in conn.execute(query)]
+
+
+def ack(conn: Connection, *, recipient: str, cursor: int, now: dt.datetime | None = None) -> int:
+    """Record that ``recipient`` applied everything up to ``cursor`` (never moves back); the new position."""
+    r = recipient_table.c
+    now = now or utc_now()
+    conn.execute(
+        update(recipient_table)
+        .where(r.kbo == recipient, r.acked < cursor)
+        .values(acked=cursor, acked_at=now, attempts=0, next_try_at=None, last_error=None)
+    )
+    acked = conn.execute(select(r.acked).where(r.kbo == recipient)).scalar()
+    return int(acked or 0)
+
+
+def replay(conn: Connection, *, recipient: str, cursor: int) -> None:
+    """Move the recipient's position back (or forward) to ``cursor``: what follows is delivered again (the
+    recipient applies each key once, so a replay changes nothing it already applied)."""
+    r = recipient_table.c
+    conn.execute(
+        update(recipient_table)
+        .where(r.kbo == recipient)
+        .values(acked=cursor, attempts=0, next_try_at=None, last_error=None)
+    )
+
+
+def failed_push(conn: Connection, *, recipient: str, error: str, next_try_at: dt.datetime) -> int:
+    """Count a failed push; returns the attempts of the head so far."""
+    r = recipient_table.c
+    conn.execute(
+        update(recipient_table)
+        .where(r.kbo == recipient)
+        .values(
+            attempts=r.attempts + 1, retries=r.retries + 1, next_try_at=next_try_at, last_error=error[:2000]
+        )
+    )
+    return int(conn.execute(select(r.attempts).where(r.kbo == recipient)).scalar_one())
+
+
+def dead_letter(
+    conn: Connection, *, recipient: str, delivered: Mapping[str, Any], reason: str, attempts: int
+) -> None:
+    """Give up on one delivery: keep it with the reason, and move the recipient past it."""
+    conn.execute(
+        insert(dead_letter_table).values(
+            recipient_kbo=recipient,
+            cursor=int(delivered["cursor"]),
+            key=str(delivered["key"]),
+            change_seq=int(delivered["seq"]),
+            reason=reason[:2000],
+            attempts=attempts,
+            at=utc_now(),
+        )
+    )
+    ack(conn, recipient=recipient, cursor=int(delivered["cursor"]))
+
+
+def dead_letters(conn: Connection, *, recipient: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    dl = dead_letter_table.c
+    query = select(dead_letter_table).order_by(dl.id).limit(limit)
+    if recipient is not None:
+        query = query.where(dl.recipient_kbo == recipient)
+    return [
+        {
+            "id": int(row.id),
+            "recipient": row.recipient_kbo,
+            "cursor": int(row.cursor),
+            "key": row.key,
+            "seq": int(row.change_seq),
+            "reason": row.reason,
+            "attempts": int(row.attempts),
+            "at": _iso(row.at),
+            "resent_at": _iso(row.resent_at),
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def resend_dead_letter(conn: Connection, *, letter_id: int) -> dict[str, Any] | None:
+    """Send a dead letter again: the recipient's position moves back before it (what follows is sent again
+    too; the recipient applies each key once)."""
+    dl, r = dead_letter_table.c, recipient_table.c
+    row = conn.execute(select(dead_letter_table).where(dl.id == letter_id)).first()
+    if row is None:
+        return None
+    acked = conn.execute(select(r.acked).where(r.kbo == row.recipient_kbo)).scalar()
+    if acked is not None and int(acked) >= int(row.cursor):
+        replay(conn, recipient=row.recipient_kbo, cursor=int(row.cursor) - 1)
+    conn.execute(update(dead_letter_table).where(dl.id == letter_id).values(resent_at=utc_now()))
+    return next(
+        d for d in dead_letters(conn, recipient=row.recipient_kbo, limit=10_000) if d["id"] == letter_id
+    )
+
+
+def pending_count(conn: Connection, *, recipient: str, after: int) -> int:
+    """Deliveries written for the recipient after ``after`` (its lag, in changes)."""
+    d = delivery_table.c
+    return int(
+        conn.execute(
+            select(func.count()).select_from(delivery_table).where(d.recipient_kbo == recipient, d.id > after)
+        ).scalar_one()
+    )
+
+
+def oldest_pending(conn: Connection, *, recipient: str, after: int) -> dt.datetime | None:
+    d = delivery_table.c
+    return _aware(
+        conn.execute(
+            select(d.created_at).where(d.recipient_kbo == recipient, d.id > after).order_by(d.id).limit(1)
+        ).scalar()
+    )
+
+
+def changes_of(conn: Connection, *, insz: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The changes received about a person, newest first, with how many recipients each reached."""
+    c = change_table.c
+    query = select(c.seq, c.received_at, c.body, c.recipients).where(c.insz == insz).order_by(c.seq.desc())
+    return [
+        {"seq": int(seq), "received_at": _iso(at), "recipients": int(n), "change": body}
+        for seq, at, body, n in conn.execute(query.limit(limit))
+    ]
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    return {
+        "changes": int(conn.execute(select(func.count()).select_from(change_table)).scalar_one()),
+        "deliveries": int(conn.execute(select(func.count()).select_from(delivery_table)).scalar_one()),
+        "dead_letters": int(conn.execute(select(func.count()).select_from(dead_letter_table)).scalar_one()),
+    }
+
+
+def relay_batch(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
+    """The oldest deliveries not yet on the NATS transport, in order (the relay's next batch)."""
+    d, c = delivery_table.c, change_table.c
+    query = (
+        select(d.id, d.key, d.change_seq, d.recipient_kbo, d.capacity, d.deliberation, c.body)
+        .join(change_table, c.seq == d.change_seq)
+        .where(d.state == "pending")
+        .order_by(d.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "id": int(i),
+            "key": key,
+            "seq": int(seq),
+            "recipient": recipient,
+            "capacity": capacity,
+            "deliberation": deliberation,
+            "change": body,
+        }
+        for i, key, seq, recipient, capacity, deliberation, body in conn.execute(query)
+    ]
+
+
+def mark_relayed(conn: Connection, *, up_to: int) -> None:
+    """Mark deliveries as handed to the NATS transport (all pending ones up to ``up_to``)."""
+    d = delivery_table.c
+    pending = and_(d.state == "pending", d.id <= up_to)
+    conn.execute(update(delivery_table).where(pending).values(state="relayed"))

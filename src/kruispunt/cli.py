@@ -193,6 +193,36 @@ def bench_declarations(
     module.report(result, as_json=as_json)  # type: ignore[attr-defined]
 
 
+@bench_app.command("mutations")
+def bench_mutations(
+    changes: Annotated[int, typer.Option("--changes", min=100, help="Status changes published.")] = 1_000_000,
+    persons: Annotated[
+        int, typer.Option("--persons", min=10, help="People in the persons directory.")
+    ] = 100_000,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Changes per POST.")] = 5_000,
+    transport: Annotated[
+        list[str] | None, typer.Option("--transport", help="database and/or nats (default: both).")
+    ] = None,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Run in this folder and keep it (logs, databases).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per transport, one line each.")
+    ] = False,
+) -> None:
+    """Fan-out of N status changes (three recipients each) per transport, against the raw transport."""
+    chosen = transport or ["database", "nats"]
+    unknown = sorted(set(chosen) - {"database", "nats"})
+    if unknown:
+        typer.echo(f"--transport: unknown {unknown}; give database or nats", err=True)
+        raise typer.Exit(2)
+    module = _bench_module("bench_mutations")
+    results = module.run(  # type: ignore[attr-defined]
+        changes=changes, persons=min(persons, changes), batch=batch, transports=chosen, keep=keep
+    )
+    module.report(results, as_json=as_json)  # type: ignore[attr-defined]
+
+
 @bench_app.command("directory")
 def bench_directory(
     persons: Annotated[int, typer.Option("--persons", min=1000)] = 200_000,

@@ -294,6 +294,14 @@ def _prepare(record: AuditRecord) -> tuple[dict[str, Any], datetime]:
 _Item = tuple[dict[str, Any], datetime, asyncio.AbstractEventLoop | None, Any]
 _STOP: Any = object()
 
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """An entry of :meth:`AuditWriter.append_many_nowait`: its group's future, settled by the last one."""
+
+    group: concurrent.futures.Future[int]
+    last: bool
+
 # An entry's INSERT parameters, in this column order: the hashed fields but occurred_at (taken from the
 # hashed dict in one call), then occurred_at in its stored form and entry_hash.
 _ROW_FIELDS = tuple(name for name in HASHED_FIELDS if name != "occurred_at")
@@ -499,6 +507,25 @@ class AuditWriter:
     def append_sync(self, record: AuditRecord, timeout: float | None = None) -> int:
         """Blocking :meth:`append` for threads without an event loop."""
         return self.append_nowait(record).result(timeout)
+
+    def append_many_nowait(self, records: Sequence[AuditRecord]) -> concurrent.futures.Future[int]:
+        """Queue many exchanges at once (in order); the one future holds the last one's seq once every one
+        of them is committed, or the first error. Cheaper than a future each when a caller logs thousands."""
+        group: concurrent.futures.Future[int] = concurrent.futures.Future()
+        if not records:
+            group.set_result(0)
+            return group
+        items: list[_Item] = []
+        last = len(records) - 1
+        for i, record in enumerate(records):
+            fields, moment = _prepare(record)
+            items.append((fields, moment, None, _Member(group, i == last)))
+        with self._lock:
+            if not self._running:
+                raise RuntimeError("audit writer is not running")
+            for item in items:
+                self._queue.put(item)
+        return group
 
     def append_nowait(self, record: AuditRecord) -> concurrent.futures.Future[int]:
         """Queue one exchange and return at once: the future holds its seq once it is committed. A thread
@@ -717,8 +744,9 @@ class AuditWriter:
             failed: dict[asyncio.AbstractEventLoop, list[asyncio.Future[int]]] = {}
             for _fields, _moment, loop, future in batch:
                 if loop is None:
-                    if not future.done():
-                        future.set_exception(outcome)
+                    target = future.group if isinstance(future, _Member) else future
+                    if not target.done():
+                        target.set_exception(outcome)
                 else:
                     failed.setdefault(loop, []).append(future)
             for loop, futures in failed.items():
@@ -728,7 +756,10 @@ class AuditWriter:
         seq = outcome
         for _fields, _moment, loop, future in batch:
             seq += 1
-            if loop is None:
+            if isinstance(future, _Member):
+                if future.last and not future.group.done():
+                    future.group.set_result(seq)
+            elif loop is None:
                 if not future.done():
                     future.set_result(seq)
             else:

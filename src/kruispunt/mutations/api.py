@@ -169,7 +169,7 @@ class MutationsService:
         if self.log is None:
             return
         now = service.utc_now()
-        futures = []
+        records: list[AuditRecord] = []
         for outcome in outcomes:
             item = items[outcome.index]
             change = item if not isinstance(item, service.Refused) else None
@@ -201,9 +201,8 @@ class MutationsService:
                     reason_code=outcome.code,
                     customer_ticket=change.change_id if change else None,
                 )
-            futures.append(self.log.append_nowait(record))
-        for future in futures:
-            future.result()
+            records.append(record)
+        self.log.append_many_nowait(records).result()
 
 
 def _results(outcomes: Sequence[service.Outcome]) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ whose ``key`` (change, recipient) lets the recipient apply it exactly once.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
@@ -56,7 +57,9 @@ def _insz(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
+@lru_cache(maxsize=4096)
 def _kbo(value: str) -> str:
+    """Cached: a batch names a handful of institutions thousands of times."""
     try:
         return validate_enterprise_number(value)
     except InvalidIdentifier as exc:

@@ -18,7 +18,7 @@ def test_upgrade_matches_the_models(fresh_db: Callable[[str], str]) -> None:
     upgrade(url, "social")  # a second run is a no-op
     engine = make_engine(url)
     try:
-        assert current_revision(engine, "social") == head_revision("social") == "social_0002"
+        assert current_revision(engine, "social") == head_revision("social") == "social_0003"
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, metadata) == []

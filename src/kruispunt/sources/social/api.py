@@ -29,7 +29,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi import Response as FastAPIResponse
@@ -45,6 +45,7 @@ from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
 from kruispunt.sources.social import service
+from kruispunt.sources.social.changes import ChangePublisher
 from kruispunt.sources.social.clients import HubDirectory, ManagingDirectory
 from kruispunt.sources.social.definitions import SourceDef, definition, load_definitions
 from kruispunt.sources.social.managing import ManagingNetwork
@@ -93,6 +94,21 @@ def _unknown_member(kbo: str, members: Mapping[str, Any]) -> HTTPException:
         status_code=404,
         detail=error_detail("UNKNOWN_MEMBER", f"no member {kbo} here", members=sorted(members)),
     )
+
+
+T = TypeVar("T")
+
+
+def _published(publisher: ChangePublisher | None, write: Callable[..., T]) -> Callable[..., T]:
+    """``write`` (a file change), then wake the publisher: the change it queued goes out at once."""
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        result = write(*args, **kwargs)
+        if publisher is not None:
+            publisher.wake()
+        return result
+
+    return run
 
 
 def _app(
@@ -180,8 +196,10 @@ def create_source_app(
     timeout_s: float = 10.0,
     source: SocialSource | None = None,
     hub: HubDirectory | None = None,
+    mutations_url: str | None = None,
 ) -> FastAPI:
-    """A primary social source on the database at ``url`` (migrated at start-up)."""
+    """A primary social source on the database at ``url`` (migrated at start-up); with ``mutations_url``
+    it publishes its changes of status there."""
     if d.role != "primary":
         raise ValueError(f"{d.name} is not a primary source")
     engine = open_database(url)
@@ -191,12 +209,19 @@ def create_source_app(
     source.hub = hub
 
     health = _health(d, engine, lambda _: {"institutions": list(d.institutions)})
+    publisher = ChangePublisher([engine], mutations_url) if mutations_url else None
+
+    async def startup() -> None:
+        if publisher is not None:
+            publisher.start()
 
     async def shutdown() -> None:
+        if publisher is not None:
+            publisher.stop()
         hub.close()
         engine.dispose()
 
-    app = _app(d, description=d.title, health=health, shutdown=shutdown)
+    app = _app(d, description=d.title, health=health, startup=startup, shutdown=shutdown)
     app.state.engine = engine
     app.state.source = source
     app.state.consult_one = lambda envelope: source.answer(engine, envelope)
@@ -212,14 +237,14 @@ def create_source_app(
     @app.post("/files", tags=["files"], summary="Open a file and integrate the person", status_code=201)
     def open_file(body: FileIn) -> FileReply:
         try:
-            return service.open_file(engine, definition=d, body=body, hub=hub)
+            return _published(publisher, service.open_file)(engine, definition=d, body=body, hub=hub)
         except FileError as exc:
             raise exc.http() from exc
 
     @app.post("/files/{file_id}/close", tags=["files"], summary="Close a file and end the integration")
     def close_file(file_id: int, body: CloseIn) -> FileReply:
         try:
-            return service.close_file(engine, file_id=file_id, body=body, hub=hub)
+            return _published(publisher, service.close_file)(engine, file_id=file_id, body=body, hub=hub)
         except FileError as exc:
             raise exc.http() from exc
 
@@ -230,7 +255,9 @@ def create_source_app(
     )
     def put_file(kind: str, key: str, body: KeyedFileIn, response: FastAPIResponse) -> KeyedFileReply:
         try:
-            reply = service.put_file(engine, definition=d, kind=kind, key=key, body=body, hub=hub)
+            reply = _published(publisher, service.put_file)(
+                engine, definition=d, kind=kind, key=key, body=body, hub=hub
+            )
         except FileError as exc:
             raise exc.http() from exc
         response.status_code = 201 if reply.change == "created" else 200
@@ -243,7 +270,9 @@ def create_source_app(
     )
     def cancel_file(kind: str, key: str, body: CancelIn) -> KeyedFileReply:
         try:
-            return service.cancel_file(engine, definition=d, kind=kind, key=key, body=body, hub=hub)
+            return _published(publisher, service.cancel_file)(
+                engine, definition=d, kind=kind, key=key, body=body, hub=hub
+            )
         except FileError as exc:
             raise exc.http() from exc
 
@@ -270,8 +299,10 @@ def create_members_app(
     sources: Mapping[str, SocialSource] | None = None,
     hub: HubDirectory | None = None,
     managing: ManagingDirectory | None = None,
+    mutations_url: str | None = None,
 ) -> FastAPI:
-    """The members of a secondary network in one process, each on its own database (``urls`` by KBO)."""
+    """The members of a secondary network in one process, each on its own database (``urls`` by KBO); with
+    ``mutations_url`` each member publishes its changes of status there."""
     if d.role != "members":
         raise ValueError(f"{d.name} is not a members service")
     missing = set(d.institutions) - set(urls)
@@ -302,7 +333,15 @@ def create_members_app(
         first = next(iter(engines.values()))
         return {"component": d.name, "database": first.dialect.name, "members": out}
 
+    publisher = ChangePublisher(list(engines.values()), mutations_url) if mutations_url else None
+
+    async def startup() -> None:
+        if publisher is not None:
+            publisher.start()
+
     async def shutdown() -> None:
+        if publisher is not None:
+            publisher.stop()
         hub.close()
         managing.close()
         for engine in engines.values():
@@ -312,6 +351,7 @@ def create_members_app(
         d,
         description=f"{d.title}. Called by its managing institution ({d.managed_by}).",
         health=health,
+        startup=startup,
         shutdown=shutdown,
     )
     app.state.engines = engines
@@ -339,7 +379,9 @@ def create_members_app(
     def open_file(kbo: str, body: FileIn) -> FileReply:
         engine = engine_for(kbo)
         try:
-            return service.open_file(engine, definition=d, body=body, hub=hub, managing=managing, member=kbo)
+            return _published(publisher, service.open_file)(
+                engine, definition=d, body=body, hub=hub, managing=managing, member=kbo
+            )
         except FileError as exc:
             raise exc.http() from exc
 
@@ -347,7 +389,7 @@ def create_members_app(
     def close_file(kbo: str, file_id: int, body: CloseIn) -> FileReply:
         engine = engine_for(kbo)
         try:
-            return service.close_file(
+            return _published(publisher, service.close_file)(
                 engine, file_id=file_id, body=body, hub=hub, managing=managing, member=kbo
             )
         except FileError as exc:
@@ -363,7 +405,7 @@ def create_members_app(
     ) -> KeyedFileReply:
         engine = engine_for(kbo)
         try:
-            reply = service.put_file(
+            reply = _published(publisher, service.put_file)(
                 engine, definition=d, kind=kind, key=key, body=body, hub=hub, managing=managing, member=kbo
             )
         except FileError as exc:
@@ -379,7 +421,7 @@ def create_members_app(
     def cancel_file(kbo: str, kind: str, key: str, body: CancelIn) -> KeyedFileReply:
         engine = engine_for(kbo)
         try:
-            return service.cancel_file(
+            return _published(publisher, service.cancel_file)(
                 engine, definition=d, kind=kind, key=key, body=body, hub=hub, managing=managing, member=kbo
             )
         except FileError as exc:
@@ -553,6 +595,7 @@ def create_app(service_name: str, settings: Settings | None = None) -> FastAPI:
             keys_dir=keys_dir,
             hub_url=settings.hub_url,
             timeout_s=2 * timeout,
+            mutations_url=settings.mutations_url,
         )
     if d.role == "members":
         return create_members_app(
@@ -565,6 +608,7 @@ def create_app(service_name: str, settings: Settings | None = None) -> FastAPI:
             hub_url=settings.hub_url,
             managing_url=settings.endpoints.get(d.managed_by or ""),
             timeout_s=2 * timeout,
+            mutations_url=settings.mutations_url,
         )
     # a member that does not answer is left out before the hub itself gives up on the managing institution
     return create_managing_app(

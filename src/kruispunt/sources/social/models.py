@@ -9,6 +9,8 @@
 * ``cancelled_file`` — the keys of files removed by a cancel (a Dimona Cancel), with the answer given, so a
   repeated cancel is answered the same and a late PUT of a cancelled key is refused.
 * ``issued_attestation`` — every electronic attestation issued, with its signed token (ListOfAttestations).
+* ``change_outbox`` — the changes of status this source publishes to the network (a file opened, amended,
+  closed, cancelled), written in the same transaction as the file, sent by the publisher at least once.
 * ``member_line`` — managing services only: which member holds a file on which INSZ, for which span.
 * ``meta`` — key/value bookkeeping (what the database was seeded with).
 """
@@ -85,6 +87,20 @@ class CancelledFile(SocialBase):
     reply: Mapped[dict[str, Any]] = mapped_column(_Json, comment="the answer to the cancel")
 
 
+class ChangeOutbox(SocialBase):
+    """A change of status still to publish (or published: ``state`` done), in the order written."""
+
+    __tablename__ = "change_outbox"
+    __table_args__ = (Index("ix_change_outbox_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(10), comment="KBO of the publishing institution (the holder)")
+    change: Mapped[dict[str, Any]] = mapped_column(_Json, comment="the change as published")
+    state: Mapped[str] = mapped_column(String(8), comment="pending | done | refused")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class IssuedAttestation(SocialBase):
     __tablename__ = "issued_attestation"
     __table_args__ = (Index("ix_issued_attestation_insz", "insz", "issued_at"),)
@@ -118,4 +134,5 @@ file_table: Table = table_of(SocialFile)
 attestation_table: Table = table_of(IssuedAttestation)
 member_line_table: Table = table_of(MemberLine)
 cancelled_table: Table = table_of(CancelledFile)
+change_outbox_table: Table = table_of(ChangeOutbox)
 meta_table: Table = tables.meta_table(metadata)

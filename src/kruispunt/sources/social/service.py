@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from kruispunt.attest import Attestation, issue
 from kruispunt.core import tables
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
+from kruispunt.sources.social.changes import queue_status_change
 from kruispunt.sources.social.clients import (
     DirectoryRefused,
     DirectoryUnavailable,
@@ -561,6 +562,18 @@ def open_file(
                 )
                 .returning(_f.id)
             ).scalar_one()
+            queue_status_change(
+                conn,
+                change_type="status.opened",
+                holder=holder,
+                insz=body.insz,
+                kind=kind.name,
+                file_key=f"file-{new_id}",
+                start=body.start,
+                end=body.end,
+                attrs=body.attrs,
+                effective=body.start,
+            )
             tell_managing()
             try:
                 registered = hub.register(
@@ -614,6 +627,18 @@ def close_file(
             ).rowcount
             if changed != 1:
                 raise FileError(409, "FILE_CLOSED", f"file {file_id} was closed meanwhile")
+            queue_status_change(
+                conn,
+                change_type="status.closed",
+                holder=row.member,
+                insz=row.insz,
+                kind=row.kind,
+                file_key=row.key or f"file-{row.id}",
+                start=row.start,
+                end=body.end,
+                attrs=row.attrs,
+                effective=body.end,
+            )
             still_active = conn.execute(
                 select(func.count()).where(
                     _f.insz == row.insz,
@@ -836,6 +861,18 @@ def _put_file(
                     .values(start=body.start, end=body.end, attrs=body.attrs)
                 )
                 change = "amended"
+            queue_status_change(
+                conn,
+                change_type="status.opened" if change == "created" else "status.amended",
+                holder=holder,
+                insz=body.insz,
+                kind=kind.name,
+                file_key=key,
+                start=body.start,
+                end=body.end,
+                attrs=body.attrs,
+                effective=body.start,
+            )
             tell_managing()
             if change == "created":
                 # as POST /files: the hub is always asked (it checks the proof and answers the overlaps)
@@ -916,6 +953,18 @@ def cancel_file(
                 removed = conn.execute(delete(file_table).where(_f.id == row.id)).rowcount
                 if removed != 1:
                     raise FileError(409, "FILE_CHANGED", f"the {kind} file {key!r} changed meanwhile; retry")
+                queue_status_change(
+                    conn,
+                    change_type="status.cancelled",
+                    holder=holder,
+                    insz=row.insz,
+                    kind=kind,
+                    file_key=key,
+                    start=row.start,
+                    end=row.end,
+                    attrs=row.attrs,
+                    effective=row.start,
+                )
                 after = member_span(conn, insz=row.insz, member=holder, capacity=row.capacity)
                 tell_managing()
                 answer = sync_directory(

@@ -302,6 +302,7 @@ class _Member:
     group: concurrent.futures.Future[int]
     last: bool
 
+
 # An entry's INSERT parameters, in this column order: the hashed fields but occurred_at (taken from the
 # hashed dict in one call), then occurred_at in its stored form and entry_hash.
 _ROW_FIELDS = tuple(name for name in HASHED_FIELDS if name != "occurred_at")

@@ -45,7 +45,7 @@ app.add_typer(
 )
 app.add_typer(bench_app, name="bench")
 
-SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES, "employers", "mutations")
+SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES, "employers", "mutations", "rights")
 
 
 def _apply_common(data_dir: Path | None, db: str | None) -> None:

@@ -16,7 +16,9 @@
      a source's own files already give is not added twice.
 
    * the employers service's database (:class:`kruispunt.employers.seed.EmployersLoader`): the employer
-     repertory and the Dimona periods already declared.
+     repertory and the Dimona periods already declared;
+   * the rights database (:class:`kruispunt.rights.seed.RightsLoader`): households, the status files a
+     harmonised status uses, the energy suppliers' customers, and the entitlements derived from them.
 
    The signing keys of the institutions that issue attestations are created first (``<data_dir>/keys``).
 3. Ready-to-send example consultations go to ``<data_dir>/examples/``.
@@ -48,6 +50,8 @@ from kruispunt.network import directory
 from kruispunt.network.directory import BulkRow
 from kruispunt.network.models import person_line_table as person_line
 from kruispunt.network.registry import Institution, Registry
+from kruispunt.rights import SERVICE as RIGHTS_SERVICE
+from kruispunt.rights.seed import RightsLoader
 from kruispunt.simulate import PopulationBatch
 from kruispunt.simulate.employers import generate_employers
 from kruispunt.simulate.lives import employer_count
@@ -229,6 +233,7 @@ def seed_social_network(
     registry = Registry.load_default()
     loader = SocialLoader(social_urls(settings.db_url, settings.data_dir))
     employers = EmployersLoader(component_url(settings.db_url, settings.data_dir, EMPLOYERS_SERVICE))
+    rights = RightsLoader(component_url(settings.db_url, settings.data_dir, RIGHTS_SERVICE))
     wanted = {**population_meta(persons, seed), "lives.version": lives_version}
     ocmws, mutualities = _demo_requesters(registry)
     plans = [Integrations(i, 2) for i, _ in ocmws] + [Integrations(m, 1) for m in mutualities]
@@ -239,10 +244,17 @@ def seed_social_network(
             has_lines = conn.execute(select(func.count()).select_from(person_line)).scalar_one() > 0
         loader.migrate()
         employers.migrate()
-        if has_lines and loader.already_seeded(wanted) and employers.already_seeded(wanted):
+        rights.migrate()
+        if (
+            has_lines
+            and loader.already_seeded(wanted)
+            and employers.already_seeded(wanted)
+            and rights.already_seeded()
+        ):
             return loader.loaded_counts(), plans, examples, 0, True
         loader.reset(wanted, force=force)
         employers.reset(generate_employers(seed, employer_count(persons)), wanted)
+        rights.reset()
         ours = sorted({*loader.institutions(), *(p.institution.kbo for p in plans)})
         with hub_engine.begin() as conn:
             conn.execute(delete(person_line).where(person_line.c.institution.in_(ours)))
@@ -256,6 +268,7 @@ def seed_social_network(
                 for population, statuses in iterate(persons, seed):
                     loaded = loader.load(statuses)
                     employers.load(statuses)
+                    rights.load(population, statuses)
                     lines = directory_rows(loaded, registry, social_institutions)
                     yield from lines
                     have = {(line[0], line[1], line[4]) for line in lines}
@@ -281,11 +294,13 @@ def seed_social_network(
         total = directory.bulk_load(hub_engine, rows())
         report = loader.finish(wanted)
         employers.finish()
+        rights.finish()
         report.seconds = time.perf_counter() - started
         return report, plans, examples, total, False
     finally:
         loader.dispose()
         employers.dispose()
+        rights.dispose()
         hub_engine.dispose()
 
 

@@ -27,9 +27,9 @@ from kruispunt.core.settings import get_settings
 from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
 SOURCE_SERVICES = ("national_register", "bis_register", *SOCIAL_SERVICES)
-OTHER_SERVICES = ("employers", "mutations")
-"""Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS) and the change
-notifications."""
+OTHER_SERVICES = ("employers", "mutations", "rights")
+"""Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS), the change
+notifications and the derived-rights engine."""
 
 
 def create_service_app(service: str) -> object:
@@ -62,6 +62,10 @@ def create_service_app(service: str) -> object:
         from kruispunt.mutations.api import create_app as create_mutations
 
         return create_mutations(settings)
+    if service == "rights":
+        from kruispunt.rights.api import create_app as create_rights
+
+        return create_rights(settings)
     raise ValueError(f"unknown service {service!r}")
 
 

@@ -11,9 +11,10 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from kruispunt.core.db import component_url, drop_database
 
@@ -75,3 +76,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"PostgreSQL storage tests: ran against {POSTGRES_URL}")
     else:
         terminalreporter.write_line(f"PostgreSQL storage tests: SKIPPED — {reason}", yellow=True, bold=True)
+
+
+def log_entries(url: str) -> list[Any]:
+    """Every entry of the hash-chained log (the audit schema) at ``url``, in order."""
+    from kruispunt.audit.models import audit_entry
+    from kruispunt.core.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(audit_entry).order_by(audit_entry.c.seq)))
+    finally:
+        engine.dispose()

@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from kruispunt.audit.models import audit_entry
-from kruispunt.core.db import make_engine
 from kruispunt.employers import service
 from kruispunt.employers.api import create_employers_app
 from kruispunt.employers.context import EmployersContext
 from kruispunt.ids import make_insz
 from kruispunt.simulate.employers import generate_employers
+from tests.conftest import log_entries
 
 APP_TODAY = dt.date(2024, 11, 5)
 APP_SEED = 20261207
@@ -59,12 +57,7 @@ class EmployersApp:
 
     def logged(self) -> list[Any]:
         """Every entry of the declarations log so far."""
-        engine = make_engine(self.log_url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(select(audit_entry).order_by(audit_entry.c.seq)))
-        finally:
-            engine.dispose()
+        return log_entries(self.log_url)
 
 
 @pytest.fixture

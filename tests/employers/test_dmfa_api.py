@@ -14,12 +14,11 @@ from hypothesis import strategies as st
 from lxml import etree
 from sqlalchemy import insert, select
 
-from kruispunt.audit.models import audit_entry
-from kruispunt.core.db import make_engine
 from kruispunt.employers import dmfa, service, xmlsafe
 from kruispunt.employers import dmfa_xml as dx
 from kruispunt.employers.api import create_employers_app
 from kruispunt.employers.models import dimona_period_table, dmfa_worker_record_table
+from tests.conftest import log_entries
 from tests.employers.test_dmfa import (
     QUARTER,
     TODAY,
@@ -57,12 +56,7 @@ class Api:
         )
 
     def logged(self) -> list[Any]:
-        engine = make_engine(self.log_url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(select(audit_entry).order_by(audit_entry.c.seq)))
-        finally:
-            engine.dispose()
+        return log_entries(self.log_url)
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
-from kruispunt.audit.models import audit_entry
-from kruispunt.core.db import make_engine
 from kruispunt.employers import dmfa, service
 from kruispunt.employers.api import create_employers_app
 from kruispunt.employers.models import (
@@ -26,6 +24,7 @@ from kruispunt.employers.models import (
 from kruispunt.ids import make_insz
 from kruispunt.network.catalogue import Catalogue
 from kruispunt.simulate.employers import generate_employers
+from tests.conftest import log_entries
 
 TODAY = dt.date(2024, 11, 5)
 SECRETARIAT = "0411905847"
@@ -119,12 +118,7 @@ class Api:
             return list(conn.execute(select(outbox_table).where(o.target == "hub_message").order_by(o.id)))
 
     def logged(self) -> list[Any]:
-        engine = make_engine(self.log_url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(select(audit_entry).order_by(audit_entry.c.seq)))
-        finally:
-            engine.dispose()
+        return log_entries(self.log_url)
 
 
 @pytest.fixture

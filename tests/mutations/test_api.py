@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from kruispunt.audit.models import audit_entry
 from kruispunt.core.db import make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.mutations.api import create_mutations_app
 from kruispunt.network.directory import bulk_load
+from tests.conftest import log_entries
 from tests.mutations.conftest import CM, KSZ, NR, OCMW_GENT, RVA, people, unemployment
 
 
@@ -44,12 +44,7 @@ class Service:
         bulk_load(self.directory, [(insz, kbo, sector, 1, capacity, None, start, end, "PRIMARY")])
 
     def logged(self) -> list[Any]:
-        engine = make_engine(self.log_url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(select(audit_entry).order_by(audit_entry.c.seq)))
-        finally:
-            engine.dispose()
+        return log_entries(self.log_url)
 
 
 @pytest.fixture

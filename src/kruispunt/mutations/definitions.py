@@ -16,20 +16,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kruispunt.ids import InvalidIdentifier, validate_enterprise_number
+from kruispunt.ids import validate_enterprise_number
 from kruispunt.mutations.schemas import CHANGE_TYPES, STATUS_TYPES
 from kruispunt.network.registry import Registry
 
 
 class SubscriptionError(ValueError):
     """The subscriptions file is wrong: says where and why."""
-
-
-def _kbo(value: str) -> str:
-    try:
-        return validate_enterprise_number(value)
-    except InvalidIdentifier as exc:
-        raise ValueError(str(exc)) from exc
 
 
 class _Strict(BaseModel):
@@ -45,7 +38,7 @@ class RecipientSpec(_Strict):
     @field_validator("institution")
     @classmethod
     def _institution(cls, value: str | None) -> str | None:
-        return _kbo(value) if value is not None else None
+        return validate_enterprise_number(value) if value is not None else None
 
     @model_validator(mode="after")
     def _one_target(self) -> RecipientSpec:
@@ -68,7 +61,7 @@ class SubscriptionSpec(_Strict):
     @field_validator("sources")
     @classmethod
     def _sources(cls, value: Literal["any"] | tuple[str, ...]) -> Literal["any"] | tuple[str, ...]:
-        return value if value == "any" else tuple(_kbo(v) for v in value)
+        return value if value == "any" else tuple(validate_enterprise_number(v) for v in value)
 
     @field_validator("change_types")
     @classmethod

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from kruispunt.ids import InvalidIdentifier, validate_enterprise_number, validate_insz
+from kruispunt.ids import validate_enterprise_number, validate_insz
 
 STATUS_TYPES = ("status.opened", "status.amended", "status.closed", "status.cancelled")
 PERSON_TYPES = ("address.changed", "household.changed", "person.died", "insz.replaced", "insz.cancelled")
@@ -51,19 +51,11 @@ ChangeType = Literal[
 
 
 def _insz(value: str) -> str:
-    try:
-        return validate_insz(value).number
-    except InvalidIdentifier as exc:
-        raise ValueError(str(exc)) from exc
+    return validate_insz(value).number  # InvalidIdentifier is a ValueError: pydantic reports it
 
 
-@lru_cache(maxsize=4096)
-def _kbo(value: str) -> str:
-    """Cached: a batch names a handful of institutions thousands of times."""
-    try:
-        return validate_enterprise_number(value)
-    except InvalidIdentifier as exc:
-        raise ValueError(str(exc)) from exc
+_kbo = lru_cache(maxsize=4096)(validate_enterprise_number)
+"""Cached: a batch names a handful of institutions thousands of times."""
 
 
 Insz = Annotated[str, Field(min_length=11, max_length=15), AfterValidator(_insz)]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kruispunt.ids import InvalidIdentifier, validate_enterprise_number
+from kruispunt.ids import validate_enterprise_number
 from kruispunt.network.registry import Registry
 from kruispunt.rights.rules import EndRule, StartRule
 from kruispunt.sources.social.definitions import SourceDef
@@ -27,13 +27,6 @@ Extent = Literal["person", "household"]
 
 class DefinitionError(ValueError):
     """The rights catalogue is wrong: says which file, where and why."""
-
-
-def _kbo(value: str) -> str:
-    try:
-        return validate_enterprise_number(value)
-    except InvalidIdentifier as exc:
-        raise ValueError(str(exc)) from exc
 
 
 class _Strict(BaseModel):
@@ -48,7 +41,7 @@ class _Feed(_Strict):
     @field_validator("institutions")
     @classmethod
     def _kbos(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if value is None else tuple(_kbo(v) for v in value)
+        return None if value is None else tuple(validate_enterprise_number(v) for v in value)
 
     @model_validator(mode="after")
     def _one_origin(self) -> _Feed:
@@ -88,7 +81,7 @@ class _Body(_Strict):
     @field_validator("kbo")
     @classmethod
     def _valid(cls, value: str) -> str:
-        return _kbo(value)
+        return validate_enterprise_number(value)
 
 
 class _BodiesFile(_Strict):
@@ -162,14 +155,14 @@ class Definitions:
     def right(self, code: str) -> RightDef | None:
         return self.rights.get(code)
 
-    def body_by_kbo(self, kbo: str) -> Body | None:
+    def body_byvalidate_enterprise_number(self, kbo: str) -> Body | None:
         return next((b for b in self.bodies.values() if b.kbo == kbo), None)
 
     def name_of(self, kbo: str) -> str:
         """The name of an institution, body or supplier, or the KBO itself when none is known."""
         if kbo in self.institution_names:
             return self.institution_names[kbo]
-        body = self.body_by_kbo(kbo) or self.suppliers.get(kbo)
+        body = self.body_byvalidate_enterprise_number(kbo) or self.suppliers.get(kbo)
         return body.name if body else kbo
 
 

@@ -342,8 +342,9 @@ def report(results: list[dict[str, Any]], *, as_json: bool) -> None:
             print(json.dumps(r, separators=(",", ":")))
         else:
             print(
-                f"{r['transport']}: {r['changes']} changes, {r['deliveries']} deliveries in {r['seconds']:.1f} s "
-                f"({r['rate_per_s']:.0f}/s, lag p99 {r['lag_p99_ms']:.0f} ms), lost {r['lost']}, "
-                f"duplicates {r['duplicates']}; baseline {r['baseline_rate_per_s']:.0f}/s, ratio {r['ratio']:.3f}"
+                f"{r['transport']}: {r['changes']} changes, {r['deliveries']} deliveries in "
+                f"{r['seconds']:.1f} s ({r['rate_per_s']:.0f}/s, lag p99 {r['lag_p99_ms']:.0f} ms), "
+                f"lost {r['lost']}, duplicates {r['duplicates']}; baseline {r['baseline_rate_per_s']:.0f}/s, "
+                f"ratio {r['ratio']:.3f}"
             )
         sys.stdout.flush()

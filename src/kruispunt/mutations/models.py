@@ -59,7 +59,8 @@ class ChangeRow(MutationsBase):
 class DeliveryRow(MutationsBase):
     __tablename__ = "delivery"
     __table_args__ = (
-        Index("ux_delivery_key", "key", unique=True),
+        # unique per (change, recipient) — the key says the same; this index grows at its end (seq order)
+        Index("ux_delivery_change_recipient", "change_seq", "recipient_kbo", unique=True),
         Index("ix_delivery_recipient", "recipient_kbo", "id"),
         Index("ix_delivery_state", "state", "id"),
     )

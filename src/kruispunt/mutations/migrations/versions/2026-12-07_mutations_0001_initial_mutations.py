@@ -80,7 +80,7 @@ def upgrade() -> None:
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.create_index("ix_delivery_recipient", ["recipient_kbo", "id"], unique=False)
         batch_op.create_index("ix_delivery_state", ["state", "id"], unique=False)
-        batch_op.create_index("ux_delivery_key", ["key"], unique=True)
+        batch_op.create_index("ux_delivery_change_recipient", ["change_seq", "recipient_kbo"], unique=True)
 
     op.create_table(
         "meta",
@@ -110,7 +110,7 @@ def downgrade() -> None:
     op.drop_table("recipient")
     op.drop_table("meta")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_index("ux_delivery_key")
+        batch_op.drop_index("ux_delivery_change_recipient")
         batch_op.drop_index("ix_delivery_state")
         batch_op.drop_index("ix_delivery_recipient")
 

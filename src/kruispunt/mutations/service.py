@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, and_, func, insert, select, text, update
 
 from kruispunt.mutations.definitions import Line, Subscriptions
 from kruispunt.mutations.models import (
@@ -255,16 +255,22 @@ def receive(
 def _stored(
     conn: Connection, idents: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, int, dict[str, Any]]]:
+    """The changes of this batch already received. Asked per source with ``change_id IN (…)``: a row-value
+    ``(source, change_id) IN (VALUES …)`` makes SQLite scan the whole unique index, so the intake slowed
+    as the table grew (profiled: 43 % of the service at 300,000 changes)."""
     found: dict[tuple[str, str], tuple[int, int, dict[str, Any]]] = {}
     c = change_table.c
-    unique = sorted(set(idents))
-    for i in range(0, len(unique), 400):
-        chunk = unique[i : i + 400]
-        query = select(c.source_kbo, c.change_id, c.seq, c.recipients, c.body).where(
-            tuple_(c.source_kbo, c.change_id).in_(chunk)
-        )
-        for source, change_id, seq, recipients, body in conn.execute(query):
-            found[(source, change_id)] = (int(seq), int(recipients), body)
+    by_source: dict[str, set[str]] = {}
+    for source, change_id in idents:
+        by_source.setdefault(source, set()).add(change_id)
+    for source, ids in sorted(by_source.items()):
+        unique = sorted(ids)
+        for i in range(0, len(unique), 500):
+            query = select(c.change_id, c.seq, c.recipients, c.body).where(
+                c.source_kbo == source, c.change_id.in_(unique[i : i + 500])
+            )
+            for change_id, seq, recipients, body in conn.execute(query):
+                found[(source, change_id)] = (int(seq), int(recipients), body)
     return found
 
 

@@ -229,35 +229,40 @@ def _baseline_database(root: Path, deliveries: int) -> dict[str, Any]:
 
 
 async def _baseline_nats(deliveries: int) -> dict[str, Any]:
-    """The raw NATS transport: publish (acknowledged by JetStream) and consume the same number of messages."""
+    """The raw NATS transport: the same number of deliveries published to JetStream (acknowledged), packed
+    per recipient into messages of the relay's size, then consumed and parsed."""
     import nats
+    from nats.js import api
+
+    from kruispunt.mutations.nats_transport import MESSAGE_BYTES
 
     stream = f"KPBASE_{uuid.uuid4().hex[:8].upper()}"
     subject = f"kpbase.{stream.lower()}"
     nc = await nats.connect(NATS_URL)
-    js = nc.jetstream()
+    js = nc.jetstream(publish_async_max_pending=20_000)
     await js.add_stream(name=stream, subjects=[f"{subject}.>"])
-    body = orjson.dumps({"change_id": "b-0", "source": RVA, "type": "status.opened", "insz": "0" * 11})
+    one = orjson.dumps({"change_id": "b-0", "source": RVA, "type": "status.opened", "insz": "0" * 11})
+    per_message = max(1, MESSAGE_BYTES // (len(one) + 1))
     try:
         started = time.monotonic()
-        window = 1000
-        for first in range(0, deliveries, window):
-            acks = [
-                js.publish(f"{subject}.{RECIPIENTS[i % 3]}", body, headers={"Nats-Msg-Id": f"{i}"})
-                for i in range(first, min(deliveries, first + window))
-            ]
-            await asyncio.gather(*acks)
+        acks = []
+        for recipient in RECIPIENTS:
+            mine = len(range(RECIPIENTS.index(recipient), deliveries, 3))
+            for first in range(0, mine, per_message):
+                count = min(per_message, mine - first)
+                body = b"[" + b",".join([one] * count) + b"]"
+                acks.append(await js.publish_async(f"{subject}.{recipient}", body))
+        await asyncio.gather(*acks)
         read = 0
         for recipient in RECIPIENTS:
-            sub = await js.pull_subscribe(f"{subject}.{recipient}", durable=None, stream=stream)
+            # read as the transport reads: no acks (a recipient's position is kept by the network)
+            config = api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, mem_storage=True)
+            sub = await js.pull_subscribe(f"{subject}.{recipient}", stream=stream, config=config)
             expected = len(range(RECIPIENTS.index(recipient), deliveries, 3))
             got = 0
             while got < expected:
-                msgs = await sub.fetch(batch=min(5000, expected - got), timeout=5)
-                got += len(msgs)
-                for m in msgs:
-                    orjson.loads(m.data)
-                await msgs[-1].ack()
+                for m in await sub.fetch(batch=4, timeout=5):
+                    got += len(orjson.loads(m.data))
             read += got
         elapsed = time.monotonic() - started
     finally:

@@ -18,7 +18,7 @@ def test_upgrade_matches_the_models(fresh_db: Callable[[str], str]) -> None:
     upgrade(url, "mutations")
     engine = make_engine(url)
     try:
-        assert current_revision(engine, "mutations") == head_revision("mutations") == "mutations_0001"
+        assert current_revision(engine, "mutations") == head_revision("mutations") == "mutations_0002"
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, metadata) == []

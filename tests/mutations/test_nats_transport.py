@@ -9,9 +9,9 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, select, update
 
-from kruispunt.mutations.models import delivery_table
+from kruispunt.mutations.models import relay_position_table, relayed_message_table
 from tests.mutations.conftest import (
     CM,
     KSZ,
@@ -35,8 +35,13 @@ def _transport(engine: Engine) -> nats_transport.NatsTransport:
 
 
 async def _all(t: nats_transport.NatsTransport, recipient: str, page: int = 1000) -> list[dict[str, object]]:
+    return await _all_after(t, recipient, 0, page)
+
+
+async def _all_after(
+    t: nats_transport.NatsTransport, recipient: str, after: int, page: int = 1000
+) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    after = 0
     while batch := await t.fetch(recipient, after=after, limit=page):
         out.extend(batch)
         after = int(str(batch[-1]["cursor"]))
@@ -49,19 +54,57 @@ def test_a_relay_repeated_after_a_crash_stores_each_key_once(mutations_engine: E
     ingest(mutations_engine, [unemployment(n, inszs[n]) for n in range(5)], lines)
 
     async def scenario() -> None:
-        t = _transport(mutations_engine)
+        first = _transport(mutations_engine)
+        await first.start()
+        await first.flush()
+        await first.close()
+        # the crash: published, but neither the messages nor the position were recorded
+        with mutations_engine.begin() as conn:
+            conn.execute(update(relay_position_table).values(position=0))
+            conn.execute(delete(relayed_message_table))
+        t = nats_transport.NatsTransport(mutations_engine, url=NATS_URL, stream=first.stream)
         await t.start()
         try:
-            await t.flush()
-            # the crash: published, but the mark was lost
-            with mutations_engine.begin() as conn:
-                conn.execute(update(delivery_table).values(state="pending"))
-            t.wake()
             await t.flush()
             got = await _all(t, OCMW_GENT)
             assert [d["change"]["change_id"] for d in got] == [f"rva-{n}" for n in range(5)]  # type: ignore[index]
             info = await t.js.stream_info(t.stream)
-            assert info.state.messages == 15  # 5 changes × 3 recipients, each once
+            assert info.state.messages == 3  # one message per recipient, published again, stored once
+            assert t.relayed == 15
+        finally:
+            await t.delete_stream()
+            await t.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_relay_published_again_differently_is_read_once(mutations_engine: Engine) -> None:
+    """After the crash more changes were committed: the batch published again overlaps what is stored."""
+    inszs = people(8)
+    lines = known_by_ocmw_and_mutuality(inszs)
+    ingest(mutations_engine, [unemployment(n, inszs[n]) for n in range(5)], lines)
+
+    async def scenario() -> None:
+        first = _transport(mutations_engine)
+        await first.start()
+        await first.flush()
+        await first.close()
+        with mutations_engine.begin() as conn:
+            conn.execute(update(relay_position_table).values(position=0))
+            conn.execute(delete(relayed_message_table))
+        ingest(mutations_engine, [unemployment(n, inszs[n]) for n in range(5, 8)], lines)
+        t = nats_transport.NatsTransport(mutations_engine, url=NATS_URL, stream=first.stream)
+        await t.start()
+        try:
+            await t.flush()
+            info = await t.js.stream_info(t.stream)
+            assert info.state.messages == 6  # 3 before the crash, 3 overlapping them after
+            for recipient in (OCMW_GENT, CM):
+                got = await _all(t, recipient, page=2)
+                assert [d["change"]["change_id"] for d in got] == [f"rva-{n}" for n in range(8)]  # type: ignore[index]
+                # from a cursor in the middle: the rest, once
+                rest = await _all_after(t, recipient, int(str(got[2]["cursor"])))
+                assert [d["change"]["change_id"] for d in rest] == [f"rva-{n}" for n in range(3, 8)]  # type: ignore[index]
         finally:
             await t.delete_stream()
             await t.close()
@@ -107,8 +150,13 @@ def test_a_large_outbox_is_relayed_fully(mutations_engine: Engine) -> None:
         try:
             await t.flush(timeout_s=120)
             relay_s = time.perf_counter() - began
+            assert t.relayed == 21_000
+            with mutations_engine.connect() as conn:
+                carried = conn.execute(
+                    select(relayed_message_table.c.first_id, relayed_message_table.c.last_id)
+                ).all()
             info = await t.js.stream_info(t.stream)
-            assert info.state.messages == 21_000
+            assert info.state.messages == len(carried) < 21_000  # many deliveries per message
             began = time.perf_counter()
             got = await _all(t, KSZ)
             fetch_s = time.perf_counter() - began

@@ -8,6 +8,10 @@
   each row to JetStream and marks it ``relayed``.
 * ``recipient`` — one row per institution that ever received a change: how it takes them (``pull`` from
   its feed, or ``push`` to a signed HTTP callback), and how far it has acknowledged (``acked``).
+* ``relay_position`` — on the NATS transport, per stream, the last delivery ``id`` copied to it: the relay
+  moves one number forward per batch instead of updating every delivery row.
+* ``relayed_message`` — on the NATS transport, each message published: its stream sequence and the range of
+  one recipient's delivery ids it carries, so that a reader can start at the message holding a cursor.
 * ``dead_letter`` — deliveries a push recipient refused for good, or that failed every retry: kept with
   the reason, re-sent on request.
 """
@@ -62,7 +66,6 @@ class DeliveryRow(MutationsBase):
         # unique per (change, recipient) — the key says the same; this index grows at its end (seq order)
         Index("ux_delivery_change_recipient", "change_seq", "recipient_kbo", unique=True),
         Index("ix_delivery_recipient", "recipient_kbo", "id"),
-        Index("ix_delivery_state", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
@@ -71,7 +74,6 @@ class DeliveryRow(MutationsBase):
     key: Mapped[str] = mapped_column(String(40), comment="<seq>:<recipient>: apply once")
     capacity: Mapped[int | None] = mapped_column(Integer)
     deliberation: Mapped[str | None] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(8), comment="pending | relayed (on NATS)")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -88,6 +90,25 @@ class RecipientRow(MutationsBase):
     retries: Mapped[int] = mapped_column(BigInteger, default=0, comment="failed pushes, all time")
     next_try_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RelayPositionRow(MutationsBase):
+    __tablename__ = "relay_position"
+
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True, comment="the JetStream stream")
+    position: Mapped[int] = mapped_column(BigInteger, comment="last delivery id published and acknowledged")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RelayedMessageRow(MutationsBase):
+    __tablename__ = "relayed_message"
+    __table_args__ = (Index("ix_relayed_message_recipient", "stream", "recipient_kbo", "last_id"),)
+
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recipient_kbo: Mapped[str] = mapped_column(String(10))
+    first_id: Mapped[int] = mapped_column(BigInteger, comment="first delivery id in the message")
+    last_id: Mapped[int] = mapped_column(BigInteger, comment="last delivery id in the message")
 
 
 class DeadLetterRow(MutationsBase):
@@ -109,4 +130,6 @@ change_table: Table = table_of(ChangeRow)
 delivery_table: Table = table_of(DeliveryRow)
 recipient_table: Table = table_of(RecipientRow)
 dead_letter_table: Table = table_of(DeadLetterRow)
+relay_position_table: Table = table_of(RelayPositionRow)
+relayed_message_table: Table = table_of(RelayedMessageRow)
 meta_table: Table = tables.meta_table(metadata)

@@ -2,14 +2,19 @@
 
 * Subjects are ``kruispunt.changes.<stream>.<recipient>`` (the stream name lowercased): each stream owns a
   subject space of its own, so a test stream never captures the default stream's messages.
-* Each delivery is published with ``Nats-Msg-Id`` = its key: a relay repeated after a crash between the
-  publish and :func:`~kruispunt.mutations.service.mark_relayed` is de-duplicated by the server (within the
-  duplicate window), so each key is in the stream once.
-* Publishes are pipelined (``publish_async``) and all acks awaited before the batch is marked relayed; on
-  any error the batch is retried from the database (never reordered, never lost).
-* The cursor is the JetStream stream sequence; ``fetch`` reads with a pull consumer (no acks: the
-  recipient's position is kept in the database) filtered on the recipient's subject, reused while the
-  caller continues from the last cursor it was given.
+* The relay reads deliveries in ``id`` order after the stream's ``relay_position`` and publishes, per
+  recipient, messages carrying up to :data:`MESSAGE_BYTES` of that recipient's deliveries (a JSON array):
+  one JetStream message per delivery cost ~100 µs of client time each, ten times the database transport's
+  whole cost (profiled). Publishes are pipelined (``publish_async``); when every ack is in, the messages
+  (stream sequence, recipient, first and last delivery id) and the new position are written in one
+  transaction. On any error the batch is published again from the database: never reordered, never lost.
+* ``Nats-Msg-Id`` = ``<recipient>:<first id>-<last id>``: a batch published again unchanged is stored once.
+  A batch published again differently (after a crash, more rows were committed meanwhile) overlaps what is
+  stored; readers skip every delivery at or before their position, so none is seen twice.
+* The cursor is the delivery ``id``, as on the database transport (a recipient's position means the same on
+  both). A reader is a pull consumer (no acks: the position is kept in the database) on the recipient's
+  subject, started at the message that holds the cursor, and reused while the caller continues from the
+  last cursor it was given.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nats
@@ -28,12 +33,15 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import Engine
 
 from kruispunt.mutations import service
-from kruispunt.mutations.transport import Transport
+from kruispunt.mutations.transport import DatabaseTransport, Transport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STREAM = "KRUISPUNT_CHANGES"
-BATCH = 1000
+BATCH = 5000
+MESSAGE_BYTES = 256 * 1024
+"""Deliveries per message, by size: well under JetStream's 1 MB default ``max_payload``."""
+FETCH_MESSAGES = 4
 IDLE_POLL_S = 0.2
 FETCH_WAIT_S = 0.05
 DUPLICATE_WINDOW_S = 120.0
@@ -41,10 +49,12 @@ DUPLICATE_WINDOW_S = 120.0
 
 @dataclass
 class _Reader:
-    """A pull consumer of one recipient, positioned just after ``after``."""
+    """A pull consumer of one recipient, positioned just after ``after`` (``buffered``: deliveries of a
+    message already fetched, beyond what the last call could return)."""
 
     sub: JetStreamContext.PullSubscription
     after: int
+    buffered: list[dict[str, Any]] = field(default_factory=list)
 
 
 class NatsTransport(Transport):
@@ -66,6 +76,8 @@ class NatsTransport(Transport):
         self._readers: dict[str, _Reader] = {}
         self.relayed = 0
         """Deliveries relayed by this instance (for the benchmark)."""
+        self._position: int | None = None
+        """The relay position as last read from or written to the database (re-read after an error)."""
 
     # ------------------------------------------------------------------------------------------ life
 
@@ -144,6 +156,7 @@ class NatsTransport(Transport):
                 raise
             except Exception:
                 log.exception("NATS relay failed; retrying in %.1f s", backoff)
+                self._position = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -153,44 +166,49 @@ class NatsTransport(Transport):
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
 
     async def _relay_once(self) -> int:
-        """Publish the next batch and mark it relayed; how many were relayed."""
+        """Publish the next batch and move the stream's relay position; how many deliveries were relayed."""
+        stream = self.stream
+        if self._position is None:
 
-        def read() -> list[dict[str, Any]]:
+            def position() -> int:
+                with self.engine.connect() as conn:
+                    return service.relay_position(conn, stream=stream)
+
+            self._position = await asyncio.to_thread(position)
+        after = self._position
+
+        def read() -> list[tuple[int, str, bytes]]:
             with self.engine.connect() as conn:
-                return service.relay_batch(conn, limit=BATCH)
+                return service.relay_batch(conn, after=after, limit=BATCH)
 
         batch = await asyncio.to_thread(read)
         if not batch:
             return 0
         js = self.js
-        dumps = orjson.dumps
-        futures = []
-        for d in batch:
-            body = {
-                "key": d["key"],
-                "seq": d["seq"],
-                "recipient": d["recipient"],
-                "capacity": d["capacity"],
-                "deliberation": d["deliberation"],
-                "change": d["change"],
-            }
-            futures.append(
-                await js.publish_async(
-                    f"{self.prefix}.{d['recipient']}",
-                    dumps(body),
-                    headers={"Nats-Msg-Id": d["key"]},
-                    wait_stall=10.0,
-                )
+        sent: list[tuple[str, int, int, Any]] = []
+        for recipient, first, last, body in _messages(batch):
+            ack = await js.publish_async(
+                f"{self.prefix}.{recipient}",
+                body,
+                headers={"Nats-Msg-Id": f"{recipient}:{first}-{last}"},
+                wait_stall=10.0,
             )
-        # every ack, or the batch is retried (dedupe makes re-publishing what was stored harmless)
-        await asyncio.wait_for(asyncio.gather(*futures), 30.0)
-        last = int(batch[-1]["id"])
+            sent.append((recipient, first, last, ack))
+        # every ack, or the batch is published again (what was stored unchanged is de-duplicated)
+        acks = await asyncio.wait_for(asyncio.gather(*(a for *_, a in sent)), 30.0)
+        # a duplicate (stored before a crash, not recorded) is recorded with the sequence it was stored at
+        messages = [
+            service.RelayedMessage(int(ack.seq), recipient, first, last)
+            for (recipient, first, last, _), ack in zip(sent, acks, strict=True)
+        ]
+        last_id = batch[-1][0]
 
-        def mark() -> None:
+        def record() -> None:
             with self.engine.begin() as conn:
-                service.mark_relayed(conn, up_to=last)
+                service.record_relayed(conn, stream=stream, messages=messages, up_to=last_id)
 
-        await asyncio.to_thread(mark)
+        await asyncio.to_thread(record)
+        self._position = last_id
         self.relayed += len(batch)
         return len(batch)
 
@@ -207,48 +225,73 @@ class NatsTransport(Transport):
             self._readers.pop(recipient)
             with contextlib.suppress(Exception):
                 await reader.sub.unsubscribe()
+        stream = self.stream
+
+        def start() -> int:
+            with self.engine.connect() as conn:
+                return service.reader_start(conn, stream=stream, recipient=recipient, after=after)
+
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=after + 1,
+            opt_start_seq=await asyncio.to_thread(start),
             ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60.0,
             mem_storage=True,
         )
-        sub = await self.js.pull_subscribe(self._subject(recipient), stream=self.stream, config=config)
+        sub = await self.js.pull_subscribe(self._subject(recipient), stream=stream, config=config)
         reader = _Reader(sub, after)
         self._readers[recipient] = reader
         return reader
 
     async def fetch(self, recipient: str, *, after: int, limit: int) -> list[dict[str, Any]]:
         reader = await self._reader(recipient, after)
-        try:
-            msgs = await reader.sub.fetch(limit, timeout=FETCH_WAIT_S)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        loads = orjson.loads
-        out: list[dict[str, Any]] = []
-        for msg in msgs:
-            body = loads(msg.data)
-            body["cursor"] = int(msg.metadata.sequence.stream)
-            out.append(service.delivered_payload(body))
+        if not reader.buffered:
+            try:
+                msgs = await reader.sub.fetch(FETCH_MESSAGES, timeout=FETCH_WAIT_S)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return []
+            loads = orjson.loads
+            position = reader.after
+            for msg in msgs:
+                for delivered in loads(msg.data):
+                    # a message published again after a crash overlaps what was read: skip by id
+                    if int(delivered["cursor"]) > position:
+                        reader.buffered.append(delivered)
+                        position = int(delivered["cursor"])
+        out = reader.buffered[:limit]
+        del reader.buffered[:limit]
         if out:
-            reader.after = out[-1]["cursor"]
+            reader.after = int(out[-1]["cursor"])
         return out
 
     async def backlog(self, recipient: str, *, after: int) -> int:
-        """Counted by a throw-away consumer started after ``after`` (its ``num_pending``)."""
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=after + 1,
-            ack_policy=api.AckPolicy.NONE,
-            filter_subject=self._subject(recipient),
-            inactive_threshold=5.0,
-            mem_storage=True,
-        )
-        info = await self.js.add_consumer(self.stream, config)
-        with contextlib.suppress(Exception):
-            await self.js.delete_consumer(self.stream, info.name)
-        return int(info.num_pending or 0)
+        """Counted in the outbox (the cursor is the delivery id): relayed or not, all are still to read."""
+        return await DatabaseTransport(self.engine).backlog(recipient, after=after)
+
+
+def _messages(batch: list[tuple[int, str, bytes]]) -> list[tuple[str, int, int, bytes]]:
+    """Per recipient, in order, messages of at most :data:`MESSAGE_BYTES`: ``(recipient, first, last,
+    body)``."""
+    per: dict[str, list[tuple[int, bytes]]] = {}
+    for delivery_id, recipient, delivered in batch:
+        per.setdefault(recipient, []).append((delivery_id, delivered))
+    out: list[tuple[str, int, int, bytes]] = []
+    for recipient, rows in per.items():
+        chunk: list[tuple[int, bytes]] = []
+        size = 0
+        for row in rows:
+            if chunk and size + len(row[1]) > MESSAGE_BYTES:
+                out.append(_message(recipient, chunk))
+                chunk, size = [], 0
+            chunk.append(row)
+            size += len(row[1]) + 1
+        if chunk:
+            out.append(_message(recipient, chunk))
+    return out
+
+
+def _message(recipient: str, chunk: list[tuple[int, bytes]]) -> tuple[str, int, int, bytes]:
+    return recipient, chunk[0][0], chunk[-1][0], b"[" + b",".join(d for _, d in chunk) + b"]"
 
 
 __all__ = ["DEFAULT_STREAM", "NatsTransport"]

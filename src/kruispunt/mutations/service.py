@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, func, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from kruispunt.mutations.definitions import Line, Subscriptions
 from kruispunt.mutations.models import (
@@ -30,6 +30,8 @@ from kruispunt.mutations.models import (
     dead_letter_table,
     delivery_table,
     recipient_table,
+    relay_position_table,
+    relayed_message_table,
 )
 from kruispunt.mutations.schemas import CHANGE_ADAPTER, Change, StatusChange
 
@@ -114,7 +116,7 @@ _CHANGE_COLUMNS = (
     "body",
     "recipients",
 )
-_DELIVERY_COLUMNS = ("change_seq", "recipient_kbo", "key", "capacity", "deliberation", "state", "created_at")
+_DELIVERY_COLUMNS = ("change_seq", "recipient_kbo", "key", "capacity", "deliberation", "created_at")
 
 
 class _Raw:
@@ -231,7 +233,7 @@ def receive(
                 )
             )
             deliveries.extend(
-                (seq, r.institution, f"{seq}:{r.institution}", r.capacity, r.subscription, "pending", stamp)
+                (seq, r.institution, f"{seq}:{r.institution}", r.capacity, r.subscription, stamp)
                 for r in recipients
             )
         raw.insert(_CHANGE_COLUMNS, changes, table="change", json_column="body")
@@ -543,32 +545,103 @@ def counts(conn: Connection) -> dict[str, int]:
     }
 
 
-def relay_batch(conn: Connection, *, limit: int) -> list[dict[str, Any]]:
-    """The oldest deliveries not yet on the NATS transport, in order (the relay's next batch)."""
-    d, c = delivery_table.c, change_table.c
-    query = (
-        select(d.id, d.key, d.change_seq, d.recipient_kbo, d.capacity, d.deliberation, c.body)
-        .join(change_table, c.seq == d.change_seq)
-        .where(d.state == "pending")
-        .order_by(d.id)
-        .limit(limit)
+def relay_position(conn: Connection, *, stream: str) -> int:
+    """The last delivery ``id`` published to ``stream`` (0 before the first)."""
+    rp = relay_position_table.c
+    found = conn.execute(select(rp.position).where(rp.stream == stream)).scalar()
+    return int(found or 0)
+
+
+def relay_batch(conn: Connection, *, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+    """The next deliveries to publish after ``after``, in order: ``(id, recipient, delivered)``.
+
+    ``delivered`` is the delivery as the recipient receives it (JSON, the delivery id as its cursor), built
+    around the change's stored JSON text without parsing it: the relay handles every delivery once."""
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    body = "c.body" if sqlite else "c.body::text"
+    sql = (
+        f"SELECT d.id, d.key, d.change_seq, d.recipient_kbo, d.capacity, d.deliberation, {body} "  # noqa: S608
+        'FROM delivery d JOIN "change" c ON c.seq = d.change_seq '
+        f"WHERE d.id > {mark} ORDER BY d.id LIMIT {mark}"
     )
-    return [
-        {
-            "id": int(i),
-            "key": key,
-            "seq": int(seq),
-            "recipient": recipient,
-            "capacity": capacity,
-            "deliberation": deliberation,
-            "change": body,
-        }
-        for i, key, seq, recipient, capacity, deliberation, body in conn.execute(query)
-    ]
+    dumps = orjson.dumps
+    out: list[tuple[int, str, bytes]] = []
+    for i, key, seq, recipient, capacity, deliberation, text_ in conn.exec_driver_sql(sql, (after, limit)):
+        head = dumps(
+            {
+                "key": key,
+                "cursor": int(i),
+                "seq": int(seq),
+                "recipient": recipient,
+                "capacity": capacity,
+                "deliberation": deliberation,
+            }
+        )
+        raw = text_.encode() if isinstance(text_, str) else bytes(text_)
+        out.append((int(i), recipient, head[:-1] + b',"change":' + raw + b"}"))
+    return out
 
 
-def mark_relayed(conn: Connection, *, up_to: int) -> None:
-    """Mark deliveries as handed to the NATS transport (all pending ones up to ``up_to``)."""
-    d = delivery_table.c
-    pending = and_(d.state == "pending", d.id <= up_to)
-    conn.execute(update(delivery_table).where(pending).values(state="relayed"))
+@dataclass(frozen=True, slots=True)
+class RelayedMessage:
+    """One message on the stream: one recipient's deliveries ``first_id``‥``last_id`` (in order)."""
+
+    stream_seq: int
+    recipient: str
+    first_id: int
+    last_id: int
+
+
+def record_relayed(conn: Connection, *, stream: str, messages: Sequence[RelayedMessage], up_to: int) -> None:
+    """The messages of a relay batch are on ``stream``, and so is every delivery up to ``up_to``."""
+    if messages:
+        # a message stored and recorded before, published again (dedupe answers its first sequence)
+        m = relayed_message_table.c
+        conn.execute(
+            delete(relayed_message_table).where(
+                m.stream == stream, m.stream_seq.in_(sorted({x.stream_seq for x in messages}))
+            )
+        )
+        conn.execute(
+            insert(relayed_message_table),
+            [
+                {
+                    "stream": stream,
+                    "stream_seq": m.stream_seq,
+                    "recipient_kbo": m.recipient,
+                    "first_id": m.first_id,
+                    "last_id": m.last_id,
+                }
+                for m in messages
+            ],
+        )
+    mark_relayed(conn, stream=stream, up_to=up_to)
+
+
+def reader_start(conn: Connection, *, stream: str, recipient: str, after: int) -> int:
+    """The stream sequence from which a reader of ``recipient``'s deliveries after ``after`` starts: the
+    first recorded message that carries a later delivery, or else just after the last recorded one (a
+    message published but not yet recorded lies there; deliveries up to ``after`` are skipped by id)."""
+    m = relayed_message_table.c
+    mine = (m.stream == stream) & (m.recipient_kbo == recipient)
+    holding = conn.execute(
+        select(m.stream_seq).where(mine, m.last_id > after).order_by(m.last_id).limit(1)
+    ).scalar()
+    if holding is not None:
+        return int(holding)
+    last = conn.execute(select(func.max(m.stream_seq)).where(mine)).scalar()
+    return int(last or 0) + 1
+
+
+def mark_relayed(conn: Connection, *, stream: str, up_to: int, now: dt.datetime | None = None) -> None:
+    """Everything up to delivery ``up_to`` is on ``stream`` (the position never moves back)."""
+    rp = relay_position_table.c
+    now = now or utc_now()
+    moved = conn.execute(
+        update(relay_position_table)
+        .where(rp.stream == stream, rp.position < up_to)
+        .values(position=up_to, updated_at=now)
+    )
+    if moved.rowcount == 0 and conn.execute(select(rp.stream).where(rp.stream == stream)).first() is None:
+        conn.execute(insert(relay_position_table).values(stream=stream, position=up_to, updated_at=now))

@@ -45,11 +45,11 @@ def create_service_app(service: str) -> object:
     if service == "national_register":
         from kruispunt.sources.national_register.api import create_app as create_nr
 
-        return create_nr(url)
+        return create_nr(url, mutations_url=settings.mutations_url)
     if service == "bis_register":
         from kruispunt.sources.bis_register.api import create_app as create_bis
 
-        return create_bis(url)
+        return create_bis(url, mutations_url=settings.mutations_url)
     if service in SOCIAL_SERVICES:
         from kruispunt.sources.social.api import create_app as create_social
 

@@ -458,9 +458,8 @@ async def _described(svc: MutationsService, state: service.RecipientState) -> di
         with svc.engine.connect() as conn:
             return service.oldest_pending(conn, recipient=state.kbo, after=state.acked)
 
-    return _state_json(
-        state, backlog, await run_in_threadpool(oldest) if svc.transport.name == "database" else None
-    )
+    # the cursor is the delivery id on every transport: the outbox dates the oldest one not acknowledged
+    return _state_json(state, backlog, await run_in_threadpool(oldest))
 
 
 def create_mutations_app(

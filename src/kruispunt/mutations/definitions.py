@@ -123,7 +123,10 @@ class Subscriptions:
     def recipients(
         self, *, change_type: str, source: str, kind: str | None, lines: Iterable[Line]
     ) -> list[Recipient]:
-        """Who receives the change, each once (the first subscription that reaches it), never the source."""
+        """Who receives the change, each once (the first subscription that reaches it). A source never gets
+        its own change back through the persons it integrates; a subscription naming an institution for
+        every person is kept even when that institution published the change (the KSZ runs the bis register
+        and the derived-rights engine, which needs the bis register's replaced numbers)."""
         covering = self.covering(change_type=change_type, source=source, kind=kind)
         if not covering:
             return []
@@ -133,8 +136,7 @@ class Subscriptions:
             for rule in spec.recipients:
                 if rule.persons == "all":
                     assert rule.institution is not None
-                    if rule.institution != source:
-                        chosen.setdefault(rule.institution, Recipient(rule.institution, None, spec.id))
+                    chosen.setdefault(rule.institution, Recipient(rule.institution, None, spec.id))
                     continue
                 for line in lines:
                     if line.institution == source or line.institution in chosen:

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import jellyfish
+from fastapi import HTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from kruispunt.ids import is_valid_insz as _ids_is_valid_insz
@@ -275,3 +276,27 @@ def error_detail(code: str, message: str, **details: Any) -> dict[str, Any]:
     if details:
         body["error"]["details"] = details
     return body
+
+
+class RecordedReply(BaseModel):
+    """What a register answers to an event it recorded."""
+
+    changes: list[str] = Field(
+        description="The ids of the changes queued for the network (none when the event was recorded before)"
+    )
+
+
+class WriteRefused(Exception):
+    """A write a source refuses (nothing of it is kept): HTTP ``status``, error ``code``, ``message``."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def http(self) -> HTTPException:
+        return HTTPException(
+            status_code=self.status, detail=error_detail(self.code, self.message, **self.details)
+        )

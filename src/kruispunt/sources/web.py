@@ -20,7 +20,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -28,6 +28,7 @@ from kruispunt.core.db import make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import get_settings
 from kruispunt.core.web import JSONResponse, create_service_app, error_body
+from kruispunt.sources.changes import ChangePublisher
 from kruispunt.sources.common import (
     ConsultReply,
     ConsultRequest,
@@ -35,9 +36,12 @@ from kruispunt.sources.common import (
     IdentifyPersonData,
     IdentifyPersonRequest,
     PersonOut,
+    RecordedReply,
     VerifyReply,
     VerifyRequest,
+    WriteRefused,
     error_detail,
+    is_valid_insz,
 )
 
 SERVED_VERSIONS = ("1",)
@@ -52,10 +56,19 @@ def open_source_app(
     description: str,
     prepare: Callable[[Connection], None],
     meta: Callable[[Connection], dict[str, str]],
+    outbox: Table | None = None,
+    mutations_url: str | None = None,
 ) -> tuple[FastAPI, Engine]:
-    """Migrate the component's database, open its engine and build the app (health, errors, body limit)."""
+    """Migrate the component's database, open its engine and build the app (health, errors, body limit);
+    with an ``outbox`` and a ``mutations_url`` the changes the register records are published there (a
+    publisher thread for the app's lifetime, ``app.state.publisher``)."""
     upgrade(url, component)
     engine = make_engine(url)
+    publisher = (
+        ChangePublisher([engine], mutations_url, table=outbox)
+        if outbox is not None and mutations_url
+        else None
+    )
     with engine.begin() as conn:
         prepare(conn)
 
@@ -73,15 +86,51 @@ def open_source_app(
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
+        if publisher is not None:
+            publisher.start()
         try:
             async with inner(application) as state:
                 yield state
         finally:
+            if publisher is not None:
+                publisher.stop()
             engine.dispose()
 
     app.router.lifespan_context = lifespan
     app.state.engine = engine
+    app.state.publisher = publisher
     return app, engine
+
+
+def path_insz(insz: str) -> str:
+    """The INSZ of a path, or a 422 in FastAPI's shape."""
+    if not is_valid_insz(insz):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("path", "insz"),
+                    "msg": "not a valid INSZ (11 digits, national-register or bis number with valid check "
+                    "digits)",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return insz
+
+
+def record(app: FastAPI, write: Callable[[Connection], list[str]]) -> RecordedReply:
+    """Run a register's write in one transaction — its rows and the changes it queues are kept together or
+    not at all — then wake the publisher so the changes go out at once."""
+    engine: Engine = app.state.engine
+    try:
+        with engine.begin() as conn:
+            change_ids = write(conn)
+    except WriteRefused as exc:
+        raise exc.http() from exc
+    publisher: ChangePublisher | None = app.state.publisher
+    if publisher is not None and change_ids:
+        publisher.wake()
+    return RecordedReply(changes=change_ids)
 
 
 def invalid(field: tuple[str, ...], message: str) -> RequestValidationError:

@@ -1,7 +1,9 @@
 """HTTP service of the KSZ bis register.
 
 ``POST /consult/identify_person`` (bis numbers), ``POST /persons`` (issue a bis number: 201),
-``POST /persons/verify``, ``GET /health``. Run with ``uvicorn --factory`` over :func:`create_app`.
+``POST /persons/verify``, ``GET /health``; the end of a bis number: ``POST /persons/{insz}/replace``
+(``insz.replaced``), ``POST /persons/{insz}/cancel`` (``insz.cancelled``), published to ``mutations_url``
+when one is given. Run with ``uvicorn --factory`` over :func:`create_app`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import threading
 from fastapi import FastAPI, HTTPException
 
 from kruispunt.sources.bis_register import service
-from kruispunt.sources.bis_register.schemas import IssueBisReply, IssueBisRequest
-from kruispunt.sources.common import error_detail
+from kruispunt.sources.bis_register.models import change_outbox_table
+from kruispunt.sources.bis_register.schemas import CancelIn, IssueBisReply, IssueBisRequest, ReplaceIn
+from kruispunt.sources.common import RecordedReply, error_detail
 from kruispunt.sources.web import (
     add_batch_consult_route,
     add_identify_person_route,
@@ -20,19 +23,24 @@ from kruispunt.sources.web import (
     add_verify_route,
     consult_routes_answer,
     open_source_app,
+    path_insz,
+    record,
 )
 
 MESSAGE_TYPES = ["identify_person"]
 
 
-def create_app(url: str) -> FastAPI:
-    """The bis register service on the database at ``url`` (migrated at start-up)."""
+def create_app(url: str, *, mutations_url: str | None = None) -> FastAPI:
+    """The bis register service on the database at ``url`` (migrated at start-up); with ``mutations_url``
+    the changes it records are published there."""
     app, engine = open_source_app(
         url=url,
         component="bis_register",
         description="Authentic source: the KSZ bis register of people without a national-register number.",
         prepare=service.ensure_indexes,
         meta=service.get_meta,
+        outbox=change_outbox_table,
+        mutations_url=mutations_url,
     )
     # SQLite has one writer at a time; serialising issuers in-process avoids "database is locked" retries.
     # On PostgreSQL concurrent issuers are safe (primary key + retry in the service).
@@ -75,6 +83,26 @@ def create_app(url: str) -> FastAPI:
         except service.BisNumberContention as exc:
             raise HTTPException(status_code=503, detail=error_detail("TRY_AGAIN", str(exc))) from exc
         return IssueBisReply(insz=insz)
+
+    @app.post(
+        "/persons/{insz}/replace",
+        status_code=201,
+        tags=["events"],
+        summary="Record that a bis number is replaced by another INSZ (insz.replaced)",
+    )
+    def replace(insz: str, body: ReplaceIn) -> RecordedReply:
+        number = path_insz(insz)
+        return record(app, lambda conn: service.record_replacement(conn, insz=number, body=body))
+
+    @app.post(
+        "/persons/{insz}/cancel",
+        status_code=201,
+        tags=["events"],
+        summary="Record that a bis number was given in error (insz.cancelled)",
+    )
+    def cancel(insz: str, body: CancelIn) -> RecordedReply:
+        number = path_insz(insz)
+        return record(app, lambda conn: service.record_cancellation(conn, insz=number, body=body))
 
     add_verify_route(app, engine, service.verify_proof)
     add_unknown_message_type_route(app, MESSAGE_TYPES)

@@ -3,7 +3,10 @@
 Same person/address shape as the National Register (so both answer ``identify_person`` alike), plus what
 number allocation needs: ``number_prefix`` (the first six digits: year, month + 20/40, day) and ``counter``.
 A new number takes the next free counter for its prefix; the primary key on ``insz`` makes a concurrent
-duplicate fail, and the issuer retries.
+duplicate fail, and the issuer retries. A bis number ends when it is replaced (the person got a
+national-register number, or a duplicate is merged: ``replaced_by``) or cancelled (given in error);
+``change_outbox`` holds those changes for the network (:mod:`kruispunt.sources.changes`), written in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, registry
 from kruispunt.core import tables
 from kruispunt.core.db import ComponentBase, new_metadata
 from kruispunt.core.tables import BIG_ID, table_of
+from kruispunt.sources.changes import outbox_table
 
 metadata = new_metadata()
 
@@ -63,6 +67,9 @@ class BisPerson(BisRegisterBase):
     number_prefix: Mapped[str] = mapped_column(String(6), comment="first six digits of the bis number")
     counter: Mapped[int] = mapped_column(SmallInteger, comment="digits 7-9 of the bis number")
     issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), comment="NULL = loaded")
+    replaced_by: Mapped[str | None] = mapped_column(String(11), comment="the INSZ that replaces this number")
+    replaced_on: Mapped[dt.date | None] = mapped_column(Date)
+    cancelled_on: Mapped[dt.date | None] = mapped_column(Date, comment="the number was given in error")
 
 
 class BisAddress(BisRegisterBase):
@@ -86,3 +93,4 @@ class BisAddress(BisRegisterBase):
 person_table: Table = table_of(BisPerson)
 address_table: Table = table_of(BisAddress)
 meta_table: Table = tables.meta_table(metadata)
+change_outbox_table: Table = outbox_table(metadata)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from kruispunt.sources.common import IncompleteDate, parse_incomplete_date
+from kruispunt.sources.common import IncompleteDate, Insz, parse_incomplete_date
 
 
 class AddressIn(BaseModel):
@@ -52,3 +52,27 @@ class IssueBisRequest(BaseModel):
 
 class IssueBisReply(BaseModel):
     insz: str = Field(description="The new bis number")
+
+
+def _not_in_future(value: date) -> date:
+    if value > date.today():
+        raise ValueError("the register records what happened: the date lies in the future")
+    return value
+
+
+class ReplaceIn(BaseModel):
+    """``POST /persons/{insz}/replace``: from ``date`` on the bis number is replaced by ``replaced_by`` (the
+    person's national-register number, or the bis number a duplicate is merged into)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    replaced_by: Insz
+    date: Annotated[date, AfterValidator(_not_in_future)]
+
+
+class CancelIn(BaseModel):
+    """``POST /persons/{insz}/cancel``: the bis number was given in error and no longer stands for anyone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: Annotated[date, AfterValidator(_not_in_future)]

@@ -7,22 +7,26 @@ female), 20 when it is not (any counter); unknown month/day are ``00``; check di
 one used for that prefix and inserts in a savepoint; when a concurrent issuer took the same number the primary
 key refuses it and we try again. When a prefix runs out of counters, month and day become ``00`` and the
 counter restarts there (the National Register's rule).
+
+:func:`record_replacement` and :func:`record_cancellation` end a bis number and queue the change
+(``insz.replaced``, ``insz.cancelled``) for the network in the caller's transaction: both or neither.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kruispunt.simulate import PopulationBatch
-from kruispunt.sources import persons
-from kruispunt.sources.bis_register.models import address_table, meta_table, person_table
-from kruispunt.sources.bis_register.schemas import AddressIn
-from kruispunt.sources.common import normalise_name, parse_incomplete_date, phonetic_key
+from kruispunt.sources import changes, persons
+from kruispunt.sources.bis_register.models import address_table, change_outbox_table, meta_table, person_table
+from kruispunt.sources.bis_register.schemas import AddressIn, CancelIn, ReplaceIn
+from kruispunt.sources.common import WriteRefused, normalise_name, parse_incomplete_date, phonetic_key
 from kruispunt.sources.persons import PersonRegister, PersonTables
 
 TABLES = PersonTables(person=person_table, address=address_table, meta=meta_table)
@@ -164,3 +168,60 @@ def load_batch(conn: Connection, batch: PopulationBatch) -> int:
 def load_population(engine: Engine, batches: Iterable[PopulationBatch]) -> int:
     """Bulk-load the bis people of simulated batches, one transaction per batch; returns how many."""
     return REGISTER.load_population(engine, batches, load_batch)
+
+
+# ------------------------------------------------------------------------------------ recording events
+
+SOURCE = "0244640631"
+"""The KSZ's KBO, which keeps the bis register (``network/data/institutions.yaml``): the source of its
+changes."""
+
+
+def _queue(conn: Connection, change_type: str, insz: str, effective: date, data: dict[str, Any]) -> str:
+    change = changes.person_change(
+        source=SOURCE, change_type=change_type, insz=insz, effective=effective, data=data
+    )
+    return changes.queue_change(conn, change_outbox_table, change)
+
+
+def _standing(conn: Connection, insz: str) -> Any:
+    """The bis number's row, locked until the caller's transaction ends (one ending at a time); 404 when the
+    register never gave it, 409 when it was cancelled."""
+    c = person_table.c
+    query = select(c.insz, c.replaced_by, c.replaced_on, c.cancelled_on).where(c.insz == insz)
+    row = conn.execute(query.with_for_update()).first()
+    if row is None:
+        raise WriteRefused(404, "PERSON_NOT_FOUND", f"the bis register does not hold {insz}")
+    if row.cancelled_on is not None:
+        raise WriteRefused(409, "BIS_NUMBER_CANCELLED", f"{insz} was cancelled on {row.cancelled_on}")
+    return row
+
+
+def record_replacement(conn: Connection, *, insz: str, body: ReplaceIn) -> list[str]:
+    """Record that the bis number is replaced by ``body.replaced_by``; queues ``insz.replaced`` in the
+    caller's transaction. The same replacement again changes nothing."""
+    if body.replaced_by == insz:
+        raise WriteRefused(422, "REPLACED_BY_ITSELF", f"{insz} cannot be replaced by itself")
+    row = _standing(conn, insz)
+    if row.replaced_by == body.replaced_by:
+        return []
+    if row.replaced_by is not None:
+        raise WriteRefused(
+            409, "ALREADY_REPLACED", f"{insz} was replaced by {row.replaced_by} on {row.replaced_on}"
+        )
+    c = person_table.c
+    conn.execute(
+        update(person_table).where(c.insz == insz).values(replaced_by=body.replaced_by, replaced_on=body.date)
+    )
+    return [_queue(conn, "insz.replaced", insz, body.date, {"replaced_by": body.replaced_by})]
+
+
+def record_cancellation(conn: Connection, *, insz: str, body: CancelIn) -> list[str]:
+    """Record that the bis number was given in error; queues ``insz.cancelled``. A cancelled number is
+    cancelled once (409 after), a replaced one cannot be cancelled (its person lives on under the other)."""
+    row = _standing(conn, insz)
+    if row.replaced_by is not None:
+        raise WriteRefused(409, "ALREADY_REPLACED", f"{insz} was replaced by {row.replaced_by}")
+    c = person_table.c
+    conn.execute(update(person_table).where(c.insz == insz).values(cancelled_on=body.date))
+    return [_queue(conn, "insz.cancelled", insz, body.date, {})]

@@ -2,19 +2,26 @@
 
 ``POST /consult/identify_person``, ``/consult/family_composition``, ``/consult/address_history``,
 ``/consult/social_inquiry`` (its part: person and household),
-``POST /persons/verify``, ``GET /health``. Run with ``uvicorn --factory`` over :func:`create_app`.
+``POST /persons/verify``, ``GET /health``; the register's events: ``POST /persons/{insz}/moves``,
+``POST /persons/{insz}/household``, ``POST /persons/{insz}/death`` (each recorded with the changes it makes
+for the network, published to ``mutations_url`` when one is given). Run with ``uvicorn --factory`` over
+:func:`create_app`.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from kruispunt.sources.common import ConsultReply, ConsultRequest
+from kruispunt.sources.common import ConsultReply, ConsultRequest, RecordedReply
 from kruispunt.sources.national_register import service
+from kruispunt.sources.national_register.models import change_outbox_table
 from kruispunt.sources.national_register.schemas import (
     AddressHistoryData,
+    DeathIn,
     EmptyRequest,
     FamilyCompositionData,
+    HouseholdMoveIn,
+    MoveIn,
     SocialInquiryData,
 )
 from kruispunt.sources.web import (
@@ -25,19 +32,24 @@ from kruispunt.sources.web import (
     consult_person,
     consult_routes_answer,
     open_source_app,
+    path_insz,
+    record,
 )
 
 MESSAGE_TYPES = ["identify_person", "family_composition", "address_history", "social_inquiry"]
 
 
-def create_app(url: str) -> FastAPI:
-    """The National Register service on the database at ``url`` (migrated at start-up)."""
+def create_app(url: str, *, mutations_url: str | None = None) -> FastAPI:
+    """The National Register service on the database at ``url`` (migrated at start-up); with
+    ``mutations_url`` the changes it records are published there."""
     app, engine = open_source_app(
         url=url,
         component="national_register",
         description="Authentic source: persons of the population registers, households and address history.",
         prepare=service.ensure_indexes,
         meta=service.get_meta,
+        outbox=change_outbox_table,
+        mutations_url=mutations_url,
     )
 
     add_identify_person_route(
@@ -67,6 +79,36 @@ def create_app(url: str) -> FastAPI:
     )
     def social_inquiry(body: ConsultRequest[EmptyRequest]) -> ConsultReply[SocialInquiryData]:
         return consult_person(engine, body, "social_inquiry", service.social_inquiry)
+
+    @app.post(
+        "/persons/{insz}/moves",
+        status_code=201,
+        tags=["events"],
+        summary="Record a move: a new main residence from a date (address.changed)",
+    )
+    def move(insz: str, body: MoveIn) -> RecordedReply:
+        person = path_insz(insz)
+        return record(app, lambda conn: service.record_move(conn, insz=person, body=body))
+
+    @app.post(
+        "/persons/{insz}/household",
+        status_code=201,
+        tags=["events"],
+        summary="Record a household change: the person joins a household or starts one (household.changed)",
+    )
+    def household(insz: str, body: HouseholdMoveIn) -> RecordedReply:
+        person = path_insz(insz)
+        return record(app, lambda conn: service.record_household_change(conn, insz=person, body=body))
+
+    @app.post(
+        "/persons/{insz}/death",
+        status_code=201,
+        tags=["events"],
+        summary="Record a death (person.died); the same death again changes nothing",
+    )
+    def death(insz: str, body: DeathIn) -> RecordedReply:
+        person = path_insz(insz)
+        return record(app, lambda conn: service.record_death(conn, insz=person, body=body))
 
     add_verify_route(app, engine, service.verify_proof)
     add_unknown_message_type_route(app, MESSAGE_TYPES)

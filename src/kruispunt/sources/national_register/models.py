@@ -4,6 +4,8 @@
 (the register knows people whose birth date is partly unknown); ``birth_year`` is kept apart for the search
 index. ``last_name_key`` is the phonetic key of the last name (:func:`kruispunt.sources.common.phonetic_key`),
 indexed together with the birth year: a phonetic search reads one narrow index range per year.
+``change_outbox`` holds the changes the register records (moves, households, deaths), written in the same
+transaction as the register's rows and published to the network (:mod:`kruispunt.sources.changes`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, registry
 from kruispunt.core import tables
 from kruispunt.core.db import ComponentBase, new_metadata
 from kruispunt.core.tables import BIG_ID, table_of
+from kruispunt.sources.changes import outbox_table
 
 metadata = new_metadata()
 
@@ -89,3 +92,4 @@ person_table: Table = table_of(NrPerson)
 address_table: Table = table_of(NrAddress)
 member_table: Table = table_of(NrHouseholdMember)
 meta_table: Table = tables.meta_table(metadata)
+change_outbox_table: Table = outbox_table(metadata)

@@ -43,9 +43,10 @@ from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app
+from kruispunt.sources.changes import ChangePublisher
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
 from kruispunt.sources.social import service
-from kruispunt.sources.social.changes import ChangePublisher
+from kruispunt.sources.social.changes import publisher as change_publisher
 from kruispunt.sources.social.clients import HubDirectory, ManagingDirectory
 from kruispunt.sources.social.definitions import SourceDef, definition, load_definitions
 from kruispunt.sources.social.managing import ManagingNetwork
@@ -209,7 +210,7 @@ def create_source_app(
     source.hub = hub
 
     health = _health(d, engine, lambda _: {"institutions": list(d.institutions)})
-    publisher = ChangePublisher([engine], mutations_url) if mutations_url else None
+    publisher = change_publisher([engine], mutations_url) if mutations_url else None
 
     async def startup() -> None:
         if publisher is not None:
@@ -333,7 +334,7 @@ def create_members_app(
         first = next(iter(engines.values()))
         return {"component": d.name, "database": first.dialect.name, "members": out}
 
-    publisher = ChangePublisher(list(engines.values()), mutations_url) if mutations_url else None
+    publisher = change_publisher(list(engines.values()), mutations_url) if mutations_url else None
 
     async def startup() -> None:
         if publisher is not None:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column, registry
 from kruispunt.core import tables
 from kruispunt.core.db import ComponentBase, new_metadata
 from kruispunt.core.tables import BIG_ID, table_of
+from kruispunt.sources.changes import outbox_table
 
 metadata = new_metadata()
 
@@ -87,20 +88,6 @@ class CancelledFile(SocialBase):
     reply: Mapped[dict[str, Any]] = mapped_column(_Json, comment="the answer to the cancel")
 
 
-class ChangeOutbox(SocialBase):
-    """A change of status still to publish (or published: ``state`` done), in the order written."""
-
-    __tablename__ = "change_outbox"
-    __table_args__ = (Index("ix_change_outbox_state", "state", "id"),)
-
-    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(10), comment="KBO of the publishing institution (the holder)")
-    change: Mapped[dict[str, Any]] = mapped_column(_Json, comment="the change as published")
-    state: Mapped[str] = mapped_column(String(8), comment="pending | done | refused")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(Text)
-
-
 class IssuedAttestation(SocialBase):
     __tablename__ = "issued_attestation"
     __table_args__ = (Index("ix_issued_attestation_insz", "insz", "issued_at"),)
@@ -134,5 +121,5 @@ file_table: Table = table_of(SocialFile)
 attestation_table: Table = table_of(IssuedAttestation)
 member_line_table: Table = table_of(MemberLine)
 cancelled_table: Table = table_of(CancelledFile)
-change_outbox_table: Table = table_of(ChangeOutbox)
+change_outbox_table: Table = outbox_table(metadata)
 meta_table: Table = tables.meta_table(metadata)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
@@ -30,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kruispunt.attest import Attestation, issue
 from kruispunt.core import tables
-from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
+from kruispunt.sources.common import ConsultReply, ConsultRequest, WriteRefused
 from kruispunt.sources.social.changes import queue_status_change
 from kruispunt.sources.social.clients import (
     DirectoryRefused,
@@ -351,20 +350,8 @@ class SocialSource:
 # ---------------------------------------------------------------------------------- opening and closing
 
 
-class FileError(Exception):
+class FileError(WriteRefused):
     """Opening or closing a file was refused: HTTP ``status``, error ``code``, ``message``."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-    def http(self) -> HTTPException:
-        return HTTPException(
-            status_code=self.status, detail=error_detail(self.code, self.message, **self.details)
-        )
 
 
 def _floats(value: Any, path: str) -> str | None:

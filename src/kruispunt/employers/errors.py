@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import HTTPException
-
-from kruispunt.sources.common import error_detail
+from kruispunt.sources.common import WriteRefused
 
 
-class DeclarationRefused(Exception):
+class DeclarationRefused(WriteRefused):
     """The request is refused before any declaration in it is considered (HTTP ``status``, error ``code``)."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-    def http(self) -> HTTPException:
-        return HTTPException(
-            status_code=self.status, detail=error_detail(self.code, self.message, **self.details)
-        )
 
 
 def no_mandate(declarant: str, employer: str) -> DeclarationRefused:

@@ -30,6 +30,8 @@ COMPONENTS: dict[str, str] = {
     "mutations": "kruispunt.mutations",
     # harmonised social statuses and derived rights: statuses, households, entitlements, lists
     "rights": "kruispunt.rights",
+    # the warehouse's trusted third party: project keys, code links, decoding approvals and log
+    "coding": "kruispunt.coding",
 }
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import and_, select, update
 
+from kruispunt.core.loops import PollingThread
 from kruispunt.employers import RSZ_KBO
 from kruispunt.employers.models import declaration_table, outbox_table
 from kruispunt.employers.service import utc_now
@@ -225,8 +226,11 @@ def _short(data: Any) -> str:
     return str(data)[:300]
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingThread):
     """Claims due outbox rows, delivers them (several ordering keys in parallel), records the outcome."""
+
+    thread_name = "kruispunt-delivery"
+    join_timeout_s = 15.0
 
     def __init__(
         self,
@@ -237,44 +241,22 @@ class DeliveryWorker:
         parallel: int = 8,
         idle_s: float = 0.2,
     ) -> None:
+        super().__init__(idle_s=idle_s)
         self.ctx = ctx
         self.client = client or NetworkClient(hub_url=ctx.hub_url, rsz_url=ctx.rsz_url)
         self.batch = batch
         self.parallel = parallel
-        self.idle_s = idle_s
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="kruispunt-delivery")
-        self._thread = threading.Thread(target=self._run, name="kruispunt-delivery", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Look for due rows now (called after a declaration enqueued something)."""
-        self._wake.set()
+        super().start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
+        super().stop()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                done = self.run_once()
-            except Exception:  # a broken round must not end the worker: it is logged and retried
-                log.exception("delivery round failed")
-                done = 0
-            if done == 0:
-                self._wake.wait(self.idle_s)
-                self._wake.clear()
 
     def claim(self) -> list[Claimed]:
         o = outbox_table.c

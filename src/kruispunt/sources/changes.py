@@ -12,8 +12,6 @@ again), and the publisher goes on.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,9 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
+from kruispunt.core.loops import PollingThread
 from kruispunt.core.tables import BIG_ID
-
-log = logging.getLogger(__name__)
 
 OUTBOX = "change_outbox"
 _JSON = JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql")
@@ -140,9 +137,11 @@ def counts(conn: Connection, table: Table) -> dict[str, int]:
     return {str(s): int(n) for s, n in conn.execute(select(o.state, func.count()).group_by(o.state))}
 
 
-class ChangePublisher:
+class ChangePublisher(PollingThread):
     """Sends the pending changes of one or more source databases (their outbox: ``table``) to the mutations
-    service."""
+    service; while the service does not answer, it backs off (up to 30 s)."""
+
+    thread_name = "kruispunt-change-publisher"
 
     def __init__(
         self,
@@ -154,43 +153,23 @@ class ChangePublisher:
         poll_s: float = 1.0,
         client: httpx.Client | None = None,
     ) -> None:
+        super().__init__(idle_s=poll_s)
         self.engines = list(engines)
         self.url = url.rstrip("/")
         self.table = table
         self.batch = batch
         self.poll_s = poll_s
         self.client = client or httpx.Client(timeout=30)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="kruispunt-change-publisher", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        super().stop()
         self.client.close()
 
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                sent = sum(self.publish_once(engine) for engine in self.engines)
-                failures = 0
-            except (httpx.HTTPError, OSError) as exc:
-                failures += 1
-                log.warning("publishing changes failed (%s); retrying", exc)
-                sent = 0
-            if sent == 0:
-                self._wake.wait(min(30.0, self.poll_s * (2 ** min(failures, 5))))
-                self._wake.clear()
+    def run_once(self) -> int:
+        return sum(self.publish_once(engine) for engine in self.engines)
+
+    def idle_wait(self, failures: int) -> float:
+        return min(30.0, self.poll_s * float(2 ** min(failures, 5)))
 
     def publish_once(self, engine: Engine) -> int:
         """Send one batch per publishing institution of ``engine``'s pending changes; how many were sent."""

@@ -48,21 +48,27 @@ async def _all_after(
     return out
 
 
+async def _relayed_then_crashed(engine: Engine) -> str:
+    """Relay everything to a new stream, then lose the record of it (the crash: published, but neither the
+    messages nor the position were written); the stream's name."""
+    first = _transport(engine)
+    await first.start()
+    await first.flush()
+    await first.close()
+    with engine.begin() as conn:
+        conn.execute(update(relay_position_table).values(position=0))
+        conn.execute(delete(relayed_message_table))
+    return first.stream
+
+
 def test_a_relay_repeated_after_a_crash_stores_each_key_once(mutations_engine: Engine) -> None:
     inszs = people(5)
     lines = known_by_ocmw_and_mutuality(inszs)
     ingest(mutations_engine, [unemployment(n, inszs[n]) for n in range(5)], lines)
 
     async def scenario() -> None:
-        first = _transport(mutations_engine)
-        await first.start()
-        await first.flush()
-        await first.close()
-        # the crash: published, but neither the messages nor the position were recorded
-        with mutations_engine.begin() as conn:
-            conn.execute(update(relay_position_table).values(position=0))
-            conn.execute(delete(relayed_message_table))
-        t = nats_transport.NatsTransport(mutations_engine, url=NATS_URL, stream=first.stream)
+        stream = await _relayed_then_crashed(mutations_engine)
+        t = nats_transport.NatsTransport(mutations_engine, url=NATS_URL, stream=stream)
         await t.start()
         try:
             await t.flush()
@@ -85,15 +91,9 @@ def test_a_relay_published_again_differently_is_read_once(mutations_engine: Engi
     ingest(mutations_engine, [unemployment(n, inszs[n]) for n in range(5)], lines)
 
     async def scenario() -> None:
-        first = _transport(mutations_engine)
-        await first.start()
-        await first.flush()
-        await first.close()
-        with mutations_engine.begin() as conn:
-            conn.execute(update(relay_position_table).values(position=0))
-            conn.execute(delete(relayed_message_table))
+        stream = await _relayed_then_crashed(mutations_engine)
         ingest(mutations_engine, [unemployment(n, inszs[n]) for n in range(5, 8)], lines)
-        t = nats_transport.NatsTransport(mutations_engine, url=NATS_URL, stream=first.stream)
+        t = nats_transport.NatsTransport(mutations_engine, url=NATS_URL, stream=stream)
         await t.start()
         try:
             await t.flush()

@@ -101,13 +101,12 @@ def decode(
     *,
     project: str,
     code_value: str,
-    requested_by: str,
     reason: str,
     approval: str | None,
     today: dt.date | None = None,
 ) -> str:
-    """The INSZ behind a code, under an approval in force for the project; logged whatever the outcome
-    (the caller commits the log entry even when this raises — see :func:`decode_logged`)."""
+    """The INSZ behind a code, under an approval in force for the project (callers go through
+    :func:`decode_logged`, which logs every request)."""
     today = today or _now().date()
     if not reason.strip():
         raise CodingError("NO_REASON", "a decoding needs a reason")
@@ -143,7 +142,6 @@ def decode_logged(
             conn,
             project=project,
             code_value=code_value,
-            requested_by=requested_by,
             reason=reason,
             approval=approval,
             today=today,

@@ -58,9 +58,9 @@ RAW_FILES = pa.schema(
         pa.field("joint_committee", pa.string()),  # dimona_period
         pa.field("category", pa.string()),  # the kind's main attribute: see FILE_CATEGORY
         pa.field("amount_cents", pa.int64()),  # dmfa: gross wage of the quarter; benefit: its amount
-        pa.field("days", pa.int16()),  # dmfa_quarter: days worked in the quarter
-        pa.field("hours", pa.int32()),  # dmfa_quarter: hours worked in the quarter
-        pa.field("percent", pa.int16()),  # work_incapacity degree, career_break fraction x 100, fedris %
+        pa.field("days", pa.int32()),  # dmfa_quarter: days worked in the quarter, in hundredths (DmfA)
+        pa.field("hours", pa.int32()),  # dmfa_quarter: hours worked in the quarter, in hundredths
+        pa.field("percent", pa.int16()),  # incapacity degree, career break fraction, fedris %
     ]
 )
 """A social source: every file that overlaps the quarter (``start <= last day`` and ``end >= first day``)."""

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         default=None,
         description="Where the change-notification service answers (sources publish changes there).",
     )
+    coding_url: str | None = Field(
+        default=None,
+        description="Where the trusted third party answers (the hub has warehouse extracts coded there).",
+    )
+    warehouse_url: str | None = Field(default=None, description="Where the data warehouse service answers.")
     mutations_transport: str = Field(
         default="database",
         pattern="^(database|nats)$",

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from kruispunt.audit.api import make_router as make_audit_router
 from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app, error_body
-from kruispunt.hub import catalogue_api, rest, soap_endpoint
+from kruispunt.hub import catalogue_api, extracts, rest, soap_endpoint
 from kruispunt.hub.batch import Mailbox, running_mailbox
 from kruispunt.hub.batch_api import make_router as make_batch_router
 from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
@@ -27,6 +27,7 @@ from kruispunt.hub.service import Hub, running_hub
 from kruispunt.network.api import DirectoryExchange
 from kruispunt.network.api import make_router as make_network_router
 from kruispunt.network.schemas import ProofRequest, ProofResult
+from kruispunt.sources.extracts import ARROW_STREAM, arrow_bytes
 
 log = logging.getLogger("kruispunt.hub")
 
@@ -118,6 +119,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def post_message(request: Request) -> Response:
         return await rest.handle_consultation(request, hub(), settings.max_body_bytes)
+
+    coder = extracts.Coder(settings.coding_url)
+
+    @app.post(
+        "/hub/extracts",
+        tags=["data warehouse"],
+        summary="A quarterly extract for the data warehouse, coded at the trusted third party (Arrow IPC)",
+        response_class=Response,
+        responses={
+            200: {"content": {ARROW_STREAM: {}}, "description": "the coded rows (Arrow IPC stream)"},
+            403: {"description": "unknown caller, no deliberation"},
+            502: {"description": "a source or the trusted third party failed"},
+        },
+    )
+    async def post_extract(body: extracts.ExtractRequest) -> Response:
+        result = await extracts.extract(hub(), coder, body)
+        outcome = result.outcome
+        if result.table is None or outcome.refusal is not None:
+            reason = outcome.refusal
+            return JSONResponse(
+                error_body(
+                    reason.code if reason else "REFUSED",
+                    outcome.diagnostic or (reason.text if reason else "refused"),
+                ),
+                status_code=reason.http_status if reason else 500,
+                headers={"X-Ticket": outcome.ticket},
+            )
+        return Response(
+            arrow_bytes(result.table), media_type=ARROW_STREAM, headers={"X-Ticket": outcome.ticket}
+        )
 
     @app.post(
         "/soap/WebServiceConnector",

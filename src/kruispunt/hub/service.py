@@ -155,10 +155,19 @@ class Hub:
         requester: Institution,
         status: str,
         capacity: int | None = None,
+        deliberation: str | None = None,
+        destinations: tuple[str, ...] = (),
     ) -> Outcome:
-        """Log an exchange handled outside the consultation pipeline (a reference-directory operation)."""
+        """Log an exchange handled outside the consultation pipeline (a reference-directory operation, a
+        warehouse extract)."""
         outcome = Outcome(
-            ticket=str(uuid.uuid4()), received=received, status=status, requester=requester, capacity=capacity
+            ticket=str(uuid.uuid4()),
+            received=received,
+            status=status,
+            requester=requester,
+            capacity=capacity,
+            deliberation=deliberation,
+            destinations=list(destinations),
         )
         return await self._log(consultation, outcome)
 

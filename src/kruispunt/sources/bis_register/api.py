@@ -12,8 +12,9 @@ import threading
 
 from fastapi import FastAPI, HTTPException
 
+from kruispunt.sources import extracts
 from kruispunt.sources.bis_register import service
-from kruispunt.sources.bis_register.models import change_outbox_table
+from kruispunt.sources.bis_register.models import address_table, change_outbox_table, person_table
 from kruispunt.sources.bis_register.schemas import CancelIn, IssueBisReply, IssueBisRequest, ReplaceIn
 from kruispunt.sources.common import RecordedReply, error_detail
 from kruispunt.sources.web import (
@@ -41,6 +42,18 @@ def create_app(url: str, *, mutations_url: str | None = None) -> FastAPI:
         meta=service.get_meta,
         outbox=change_outbox_table,
         mutations_url=mutations_url,
+    )
+    extracts.add_extract_routes(
+        app,
+        {
+            "persons": extracts.register_persons(
+                engine,
+                person_table,
+                address_table,
+                None,
+                in_use=person_table.c.replaced_by.is_(None) & person_table.c.cancelled_on.is_(None),
+            )
+        },
     )
     # SQLite has one writer at a time; serialising issuers in-process avoids "database is locked" retries.
     # On PostgreSQL concurrent issuers are safe (primary key + retry in the service).

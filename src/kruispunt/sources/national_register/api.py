@@ -12,9 +12,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from kruispunt.sources import extracts
 from kruispunt.sources.common import ConsultReply, ConsultRequest, RecordedReply
 from kruispunt.sources.national_register import service
-from kruispunt.sources.national_register.models import change_outbox_table
+from kruispunt.sources.national_register.models import (
+    address_table,
+    change_outbox_table,
+    member_table,
+    person_table,
+)
 from kruispunt.sources.national_register.schemas import (
     AddressHistoryData,
     DeathIn,
@@ -50,6 +56,10 @@ def create_app(url: str, *, mutations_url: str | None = None) -> FastAPI:
         meta=service.get_meta,
         outbox=change_outbox_table,
         mutations_url=mutations_url,
+    )
+    extracts.add_extract_routes(
+        app,
+        {"persons": extracts.register_persons(engine, person_table, address_table, member_table)},
     )
 
     add_identify_person_route(

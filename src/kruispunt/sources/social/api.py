@@ -43,13 +43,14 @@ from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app
+from kruispunt.sources import extracts
 from kruispunt.sources.changes import ChangePublisher
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
 from kruispunt.sources.social import service
 from kruispunt.sources.social.changes import publisher as change_publisher
 from kruispunt.sources.social.clients import HubDirectory, ManagingDirectory
 from kruispunt.sources.social.definitions import SourceDef, definition, load_definitions
-from kruispunt.sources.social.managing import ManagingNetwork
+from kruispunt.sources.social.managing import ExtractUnavailable, ManagingNetwork
 from kruispunt.sources.social.models import file_table, member_line_table
 from kruispunt.sources.social.schemas import (
     CancelIn,
@@ -235,6 +236,12 @@ def create_source_app(
             summary=_summary(d, message_type),
         )
 
+    files_extract = extracts.social_files(engine, file_table)
+    datasets = {"files": files_extract}
+    if d.name == "rsz":
+        datasets["employers"] = extracts.employers_of(files_extract)
+    extracts.add_extract_routes(app, datasets)
+
     @app.post("/files", tags=["files"], summary="Open a file and integrate the person", status_code=201)
     def open_file(body: FileIn) -> FileReply:
         try:
@@ -371,6 +378,16 @@ def create_members_app(
             tags=["consult"],
             summary=_summary(d, message_type),
         )
+
+    @app.post(
+        "/members/{kbo}/warehouse/extract/files",
+        tags=["warehouse"],
+        summary="A member's quarterly files extract for the data warehouse (Arrow IPC stream)",
+        response_class=Response,
+    )
+    async def member_extract(kbo: str, body: extracts.ExtractIn) -> Response:
+        table = await run_in_threadpool(extracts.social_files(engine_for(kbo), file_table), body.quarter)
+        return Response(extracts.arrow_bytes(table), media_type=extracts.ARROW_STREAM)
 
     @app.get("/members", tags=["members"], summary="The members served here")
     def list_members() -> dict[str, Any]:
@@ -526,6 +543,19 @@ def create_managing_app(
             tags=["consult"],
             summary=f"{_summary(d, message_type)}, forwarded to the members",
         )
+
+    @app.post(
+        "/warehouse/extract/files",
+        tags=["warehouse"],
+        summary="The members' quarterly files extract for the data warehouse (Arrow IPC stream)",
+        response_class=Response,
+    )
+    async def network_extract(body: extracts.ExtractIn) -> Response:
+        try:
+            table = await network.extract_files(body.quarter)
+        except ExtractUnavailable as exc:
+            raise HTTPException(status_code=502, detail=str(exc)) from None
+        return Response(extracts.arrow_bytes(table), media_type=extracts.ARROW_STREAM)
 
     @app.post("/members/lines", tags=["members"], summary="A member's span on a person (null: none)")
     def member_lines(body: MemberSpanIn) -> MemberSpanOut:

@@ -18,13 +18,16 @@ from typing import Any
 
 import httpx
 import orjson
+import pyarrow as pa
 from fastapi import HTTPException
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
+from kruispunt.sources.extracts import read_arrow
 from kruispunt.sources.social import service
 from kruispunt.sources.social.definitions import SourceDef
+from kruispunt.warehouse.schemas import RAW_FILES
 
 _STATUSES = frozenset({"DATA_FOUND", "NO_DATA_FOUND"})
 
@@ -58,6 +61,14 @@ def merge(answers: list[MemberAnswer]) -> dict[str, Any] | None:
             elif key not in merged:
                 merged[key] = value
     return merged if found else None
+
+
+EXTRACT_TIMEOUT_S = 300.0
+"""How long a member may take to build its quarterly extract."""
+
+
+class ExtractUnavailable(RuntimeError):
+    """A member's part of the warehouse extract could not be had."""
 
 
 class ManagingNetwork:
@@ -123,6 +134,27 @@ class ManagingNetwork:
         if data is not None and not isinstance(data, dict):
             return MemberAnswer(member, failure="sent invalid data")
         return MemberAnswer(member, status=str(body["status"]), data=data)
+
+    async def extract_files(self, quarter: str) -> pa.Table:
+        """Every member's quarterly files extract, together (the data warehouse's extract of this network).
+
+        A member that does not answer fails the whole extract: a network's figures with a member missing
+        would be wrong without saying so.
+        """
+        client = self._client
+        if client is None or self.members_url is None:
+            raise ExtractUnavailable("no URL of the members' service is configured")
+        parts = []
+        for member in self.members.institutions:
+            url = f"{self.members_url}/members/{member}/warehouse/extract/files"
+            try:
+                response = await client.post(url, json={"quarter": quarter}, timeout=EXTRACT_TIMEOUT_S)
+            except httpx.HTTPError as exc:
+                raise ExtractUnavailable(f"member {member} unreachable: {type(exc).__name__}") from None
+            if response.status_code != 200:
+                raise ExtractUnavailable(f"member {member} answered HTTP {response.status_code}")
+            parts.append(read_arrow(response.content))
+        return pa.concat_tables(parts) if parts else RAW_FILES.empty_table()
 
     async def answer(self, envelope: ConsultRequest[Any]) -> ForwardResult:
         """Forward one consultation to the members that know the person and merge their replies.

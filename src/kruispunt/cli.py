@@ -45,7 +45,17 @@ app.add_typer(
 )
 app.add_typer(bench_app, name="bench")
 
-SERVICES = ("hub", "national_register", "bis_register", *SOCIAL_SERVICES, "employers", "mutations", "rights")
+SERVICES = (
+    "hub",
+    "national_register",
+    "bis_register",
+    *SOCIAL_SERVICES,
+    "employers",
+    "mutations",
+    "rights",
+    "coding",
+    "warehouse",
+)
 
 
 def _apply_common(data_dir: Path | None, db: str | None) -> None:
@@ -147,6 +157,25 @@ def bench_hub(
     """Hub pipeline vs a bare pass-through proxy to the same provider stub, same load, same run."""
     module = _bench_module("bench_hub")
     result = module.run(seconds=seconds, concurrency=concurrency, workers=workers)  # type: ignore[attr-defined]
+    module.report(result, as_json=as_json)  # type: ignore[attr-defined]
+
+
+@bench_app.command("warehouse")
+def bench_warehouse(
+    persons: Annotated[int, typer.Option("--persons", min=1000, help="Synthetic population.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic nation.")] = 20261128,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Folder for the generated raw extracts (reused).")
+    ] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option("--keep", help="Work in this folder and keep it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on one line.")] = False,
+) -> None:
+    """Coding + snapshot + the five applications' tables for N people and 4 quarters vs a plain group-by."""
+    module = _bench_module("bench_warehouse")
+    result = module.run(persons=persons, seed=seed, cache=cache, keep=keep)  # type: ignore[attr-defined]
     module.report(result, as_json=as_json)  # type: ignore[attr-defined]
 
 

@@ -27,9 +27,10 @@ from kruispunt.core.settings import get_settings
 from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
 SOURCE_SERVICES = ("national_register", "bis_register", *SOCIAL_SERVICES)
-OTHER_SERVICES = ("employers", "mutations", "rights")
+OTHER_SERVICES = ("employers", "mutations", "rights", "coding", "warehouse")
 """Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS), the change
-notifications and the derived-rights engine."""
+notifications, the derived-rights engine, the trusted third party that codes the warehouse's extracts and
+the data warehouse (its statistics applications and PxWeb API)."""
 
 
 def create_service_app(service: str) -> object:
@@ -66,6 +67,14 @@ def create_service_app(service: str) -> object:
         from kruispunt.rights.api import create_app as create_rights
 
         return create_rights(settings)
+    if service == "coding":
+        from kruispunt.coding.api import create_app as create_coding
+
+        return create_coding(database_url=url)
+    if service == "warehouse":
+        from kruispunt.warehouse.api import create_warehouse_app
+
+        return create_warehouse_app(settings)
     raise ValueError(f"unknown service {service!r}")
 
 
@@ -210,6 +219,36 @@ def _wait_all_healthy(
     return failed + list(waiting)
 
 
+def _load_warehouse(urls: dict[str, str]) -> bool:
+    """Create the warehouse's coding project at the TTP and load the synthetic nation's last four quarters
+    through the network, so the statistics applications open filled."""
+    from kruispunt.simulate import REFERENCE_DATE
+    from kruispunt.warehouse.extract import quarters_before
+    from kruispunt.warehouse.schemas import PROJECT
+
+    with httpx.Client(timeout=httpx.Timeout(900.0)) as client:
+        created = client.post(
+            f"{urls['coding']}/projects",
+            json={"project": PROJECT, "purpose": "data warehouse labour market and social protection"},
+        )
+        if created.status_code not in (200, 201, 409):
+            print(f"coding project not created: {created.text[:300]}", file=sys.stderr, flush=True)
+            return False
+        for quarter in quarters_before(REFERENCE_DATE, 4):
+            t0 = time.monotonic()
+            response = client.post(f"{urls['warehouse']}/warehouse/loads", json={"quarter": quarter})
+            if response.status_code != 200:
+                print(f"warehouse: {quarter} not loaded: {response.text[:500]}", file=sys.stderr, flush=True)
+                return False
+            tables = len(response.json()["tables"])
+            print(
+                f"warehouse: {quarter} loaded, {tables} tables published ({time.monotonic() - t0:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return True
+
+
 def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: int = 1) -> int:
     """Seed, start every service, print `NAME URL` lines and `ready`, run until Ctrl-C; the exit code."""
     from kruispunt.seed import seed_network
@@ -230,6 +269,8 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
         "KRUISPUNT_ENDPOINTS": json.dumps({s: urls[s] for s in SOURCE_SERVICES}),
         "KRUISPUNT_HUB_URL": urls["hub"],
         "KRUISPUNT_MUTATIONS_URL": urls["mutations"],
+        "KRUISPUNT_CODING_URL": urls["coding"],
+        "KRUISPUNT_WAREHOUSE_URL": urls["warehouse"],
     }
     supervisor = Supervisor()
     try:
@@ -243,6 +284,8 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
             return 1
         for name in ("hub", *SOURCE_SERVICES, *OTHER_SERVICES):
             print(f"{name} {urls[name]}", flush=True)
+        if not _load_warehouse(urls):
+            return 1
         print("ready", flush=True)
         return supervisor.watch()
     finally:

@@ -32,6 +32,8 @@ COMPONENTS: dict[str, str] = {
     "rights": "kruispunt.rights",
     # the warehouse's trusted third party: project keys, code links, decoding approvals and log
     "coding": "kruispunt.coding",
+    # the statistical warehouse: research requests, their steps, the extracts delivered
+    "warehouse": "kruispunt.warehouse",
 }
 
 

@@ -1,0 +1,214 @@
+"""The trusted third party over HTTP: codes per project, recoding, decoding refused unless approved and
+always logged, bad input refused with a clear 4xx; keys optionally in key files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from kruispunt.coding import service
+from kruispunt.coding.api import create_app
+from kruispunt.coding.models import code_link_table, project_table
+from kruispunt.core.db import make_engine
+from kruispunt.ids import make_insz
+
+PEOPLE = [make_insz(dt.date(1970, 1, 1) + dt.timedelta(days=3 * i), 11 + i) for i in range(40)]
+FUTURE = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+PAST = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+
+
+@pytest.fixture
+def url(fresh_db: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv(service.KEY_DIR_ENV, raising=False)
+    return fresh_db("coding")
+
+
+@pytest.fixture
+def client(url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(database_url=url)) as c:
+        for project in ("dwh", "req-1", "req-2"):
+            assert c.post("/projects", json={"project": project, "purpose": "test"}).status_code == 201
+        yield c
+
+
+def _codes(client: TestClient, project: str, inszs: list[str]) -> list[str]:
+    answer = client.post(f"/projects/{project}/codes", json={"inszs": inszs})
+    assert answer.status_code == 200, answer.text
+    codes: list[str] = answer.json()["codes"]
+    return codes
+
+
+def _links(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(code_link_table)).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_codes_are_stable_within_a_project_and_differ_across_projects(client: TestClient) -> None:
+    dwh = _codes(client, "dwh", PEOPLE)
+    assert _codes(client, "dwh", PEOPLE[::-1]) == dwh[::-1]
+    assert len(set(dwh)) == len(PEOPLE)
+    assert not set(dwh) & set(_codes(client, "req-1", PEOPLE))
+    assert not any(p in c for c in dwh for p in PEOPLE)
+
+
+def test_recode_gives_the_same_persons_codes_in_the_other_project(client: TestClient) -> None:
+    dwh = _codes(client, "dwh", PEOPLE)
+    research = _codes(client, "req-1", PEOPLE)
+    answer = client.post("/projects/req-2/recode", json={"from_project": "dwh", "codes": dwh[5:9]})
+    assert answer.status_code == 200
+    recoded = answer.json()["codes"]
+    assert recoded == _codes(client, "req-2", PEOPLE[5:9])
+    back = client.post("/projects/req-1/recode", json={"from_project": "dwh", "codes": dwh})
+    assert back.json()["codes"] == research
+
+
+def test_recode_refuses_an_unknown_code_or_project(client: TestClient) -> None:
+    dwh = _codes(client, "dwh", PEOPLE[:2])
+    unknown = client.post("/projects/req-1/recode", json={"from_project": "dwh", "codes": [dwh[0], "zzz"]})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "UNKNOWN_CODE"
+    assert "item 1" in unknown.json()["error"]["message"]
+    nope = client.post("/projects/nope/recode", json={"from_project": "dwh", "codes": dwh})
+    assert nope.json()["error"]["code"] == "UNKNOWN_PROJECT"
+    same = client.post("/projects/dwh/recode", json={"from_project": "dwh", "codes": dwh})
+    assert same.status_code == 422
+
+
+def test_a_bad_insz_is_named_and_nothing_is_kept(client: TestClient, url: str) -> None:
+    before = _links(url)
+    answer = client.post("/projects/dwh/codes", json={"inszs": [PEOPLE[0], PEOPLE[1], "12345678901"]})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["code"] == "INVALID_INSZ"
+    assert "item 2" in answer.json()["error"]["message"]
+    assert _links(url) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/projects", {"project": "../etc", "purpose": "x"}),
+        ("/projects", {"project": "a" * 65, "purpose": "x"}),
+        ("/projects", {"purpose": "x"}),
+        ("/projects/dwh/codes", {"inszs": "85073003328"}),
+        ("/projects/dwh/codes", [1, 2]),
+        ("/projects/dwh/codes", {"inszs": [PEOPLE[0], f"{PEOPLE[1][:6]}-{PEOPLE[1][6:]}"]}),
+        ("/projects/dwh/codes", {"inszs": [PEOPLE[0], None]}),
+        ("/projects/dwh/approvals", {"reference": "x" * 40, "purpose": "p", "expires": FUTURE}),
+        ("/projects/dwh/approvals", {"reference": "1", "purpose": "p", "expires": "soon"}),
+        ("/projects/dwh/decode", {"code": "c" * 33, "reason": "r", "requested_by": "me"}),
+        ("/projects/dwh/decode", {"code": "c", "reason": "r", "requested_by": "m" * 65}),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(client: TestClient, path: str, body: object) -> None:
+    answer = client.post(path, json=body)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["error"]["message"]
+
+
+def test_a_project_is_created_once(client: TestClient) -> None:
+    again = client.post("/projects", json={"project": "dwh", "purpose": "again"})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "PROJECT_EXISTS"
+
+
+def _decode(client: TestClient, project: str, code: str, approval: str | None) -> tuple[int, dict[str, Any]]:
+    body = {"code": code, "reason": "contact for consent", "approval": approval, "requested_by": "ttp-7"}
+    answer = client.post(f"/projects/{project}/decode", json=body)
+    return answer.status_code, answer.json()
+
+
+def test_decoding_needs_an_approval_in_force_for_the_project_and_is_always_logged(client: TestClient) -> None:
+    code = _codes(client, "req-1", PEOPLE[:1])[0]
+    for project, reference, expires in (("req-1", "27/001", FUTURE), ("req-1", "20/009", PAST)):
+        decision = {"reference": reference, "purpose": "consent", "expires": expires}
+        assert client.post(f"/projects/{project}/approvals", json=decision).status_code == 201
+    other = {"reference": "27/002", "purpose": "other", "expires": FUTURE}
+    assert client.post("/projects/req-2/approvals", json=other).status_code == 201
+    twice = client.post("/projects/req-2/approvals", json=other)
+    assert twice.status_code == 409
+    unknown_project = client.post("/projects/nope/approvals", json={**other, "reference": "9"})
+    assert unknown_project.status_code == 404
+
+    for refused_by, why in (
+        (None, "NO_APPROVAL"),
+        ("20/009", "APPROVAL_EXPIRED"),
+        ("27/002", "APPROVAL_NOT_FOR_PROJECT"),
+    ):
+        status, body = _decode(client, "req-1", code, refused_by)
+        assert (status, body["error"]["code"]) == (403, why)
+    assert _decode(client, "req-1", code, "27/001") == (
+        200,
+        {"project": "req-1", "code": code, "insz": PEOPLE[0]},
+    )
+    status, body = _decode(client, "req-1", "nocode", "27/001")
+    assert status == 404
+    log = client.get("/projects/req-1/decodings").json()["decodings"]
+    assert [e["outcome"] for e in log] == [
+        "NO_APPROVAL",
+        "APPROVAL_EXPIRED",
+        "APPROVAL_NOT_FOR_PROJECT",
+        "granted",
+        "UNKNOWN_CODE",
+    ]
+    assert {e["requested_by"] for e in log} == {"ttp-7"}
+    assert client.get("/projects/req-2/decodings").json()["decodings"] == []
+
+
+def test_keys_in_a_key_folder(url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    with TestClient(create_app(database_url=url, key_dir=folder)) as c:
+        assert c.post("/projects", json={"project": "dwh", "purpose": "t"}).status_code == 201
+        codes = _codes(c, "dwh", PEOPLE[:3])
+    key_file = folder / "dwh.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(project_table.c.key)).scalar_one() == b""
+    engine.dispose()
+    with TestClient(create_app(database_url=url, key_dir=folder)) as c:
+        assert _codes(c, "dwh", PEOPLE[:3]) == codes
+    with TestClient(create_app(database_url=url)) as c:  # the database alone cannot code
+        answer = c.post("/projects/dwh/codes", json={"inszs": PEOPLE[:1]})
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "KEY_UNAVAILABLE"
+    os.chmod(key_file, 0o644)
+    with TestClient(create_app(database_url=url, key_dir=folder)) as c:
+        assert (
+            c.post("/projects/dwh/codes", json={"inszs": PEOPLE[:1]}).json()["error"]["code"]
+            == "KEY_FILE_UNSAFE"
+        )
+
+
+def test_code_many_matches_code_and_refuses_bad_items(url: str) -> None:
+    from kruispunt.core.migrate import upgrade
+
+    upgrade(url, "coding")
+    engine = make_engine(url)
+    many = [make_insz(dt.date(1940, 1, 1) + dt.timedelta(days=i // 900), 1 + i % 900) for i in range(20_000)]
+    with engine.begin() as conn:
+        service.create_project(conn, project="dwh", purpose="t")
+        fast = service.code_many(conn, project="dwh", inszs=pa.array(many))
+        assert fast == service.code(conn, project="dwh", inszs=many)
+    for bad, why in ((None, "null"), ("85.07.30-033.28", "compact"), ("85073003399", "check digits")):
+        with pytest.raises(service.CodingError) as refused, engine.begin() as conn:
+            service.code_many(conn, project="dwh", inszs=pa.array([many[0], bad, many[1]], pa.string()))
+        assert "item 1" in str(refused.value)
+        assert why in str(refused.value)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(code_link_table)).scalar_one() == len(set(many))
+    engine.dispose()

@@ -223,6 +223,10 @@ def _hypercubes(
     return unprotected
 
 
+class UnprotectableTable(RuntimeError):
+    """Secondary suppression could not protect every withheld cell: the table must not be published."""
+
+
 def protect(
     meta: TableMeta, cells: pa.Table, *, min_frequency: int = 10, zeros_safe: bool = True
 ) -> pa.Table:
@@ -262,10 +266,9 @@ def protect(
     totals = [d.codes().index(TOTAL) if TOTAL in d.codes() else None for d in meta.dimensions]
     unprotected = _hypercubes(values, suppressed, targets, totals)
     if unprotected:
-        log.warning(
-            "table %s: %d withheld cells found no hypercube free of published zeros: they may be recoverable",
-            meta.id,
-            unprotected,
+        raise UnprotectableTable(
+            f"table {meta.id}: {unprotected} withheld cells found no hypercube free of published zeros; "
+            "the table is not published (they could be recovered)"
         )
 
     row_suppressed = suppressed.reshape(-1)[flat]

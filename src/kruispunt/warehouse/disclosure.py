@@ -181,20 +181,24 @@ def _hypercubes(
         covered[chosen] = True
         return np.asarray(ok, dtype=bool)
 
+    def search_batched(cells: npt.NDArray[np.int64], widths: list[int]) -> list[int]:
+        """``search`` in batches, each skipping what earlier ones covered; the cells it could not protect."""
+        batch = max(1, _BATCH_CELLS // (int(np.prod(widths)) * 2**m))
+        failed: list[int] = []
+        for start in range(0, cells.size, batch):
+            chunk = cells[start : start + batch]
+            chunk = chunk[~covered[chunk]]
+            if chunk.size:
+                ok = search(chunk, widths)
+                failed.extend(int(c) for c in chunk[~ok])
+        return failed
+
     budget = _CORNER_BUDGET if v.size <= _LARGE_CUBE else _LARGE_CUBE_BUDGET
     width = 3
     while width > 1 and width**m * 2**m > budget:
         width -= 1
     widths = [min(width, shape[a] - 1) for a in active]
-    per_target = int(np.prod(widths)) * 2**m
-    batch = max(1, _BATCH_CELLS // per_target)
-    failed: list[int] = []
-    for start in range(0, targets.size, batch):
-        chunk = targets[start : start + batch]
-        chunk = chunk[~covered[chunk]]
-        if chunk.size:
-            ok = search(chunk, widths)
-            failed.extend(int(c) for c in chunk[~ok])
+    failed = search_batched(targets, widths)
     # targets whose K cheapest partners all led to a published zero: a wider search, still vectorised,
     # then one target at a time over (nearly) every code for what remains
     if failed:
@@ -203,15 +207,7 @@ def _hypercubes(
             w < shape[a] - 1 for w, a in zip(wider, active, strict=True)
         ):
             wider = [min(w + 1, shape[a] - 1) for w, a in zip(wider, active, strict=True)]
-        rest = np.array(failed, dtype=np.int64)
-        batch = max(1, _BATCH_CELLS // (int(np.prod(wider)) * 2**m))
-        failed = []
-        for start in range(0, rest.size, batch):
-            chunk = rest[start : start + batch]
-            chunk = chunk[~covered[chunk]]
-            if chunk.size:
-                ok = search(chunk, wider)
-                failed.extend(int(c) for c in chunk[~ok])
+        failed = search_batched(np.array(failed, dtype=np.int64), wider)
     for target in failed:
         if covered[target]:
             continue

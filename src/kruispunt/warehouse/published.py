@@ -14,9 +14,10 @@ import os
 import re
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +29,9 @@ TABLE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 """A table id is also a file name: no path separators, no leading dot."""
 
 _META_KEY = b"kruispunt.table_meta"
+
+_Stamp = tuple[int, int, int]
+_T = TypeVar("_T")
 
 
 class PublishedError(Exception):
@@ -168,26 +172,38 @@ def write_table(folder: Path, meta: TableMeta, cells: pa.Table) -> None:
 # ------------------------------------------------------------------------------------------------ reading
 
 
-@dataclass(frozen=True)
-class _Loaded:
-    stamp: tuple[int, int, int]
-    meta: TableMeta
-    cells: pa.Table
-
-
 class TableStore:
     """Reads the published tables of a folder; reads are cached until a file changes (inode, mtime, size)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self._lock = threading.Lock()
-        self._cache: dict[str, _Loaded] = {}
-        self._meta_cache: dict[str, tuple[tuple[int, int, int], TableMeta]] = {}
+        self._cache: dict[str, tuple[_Stamp, tuple[TableMeta, pa.Table]]] = {}
+        self._meta_cache: dict[str, tuple[_Stamp, TableMeta]] = {}
 
     def _path(self, table_id: str, suffix: str) -> Path:
         if not TABLE_ID.match(table_id):
             raise UnknownTable(table_id)
         return self.folder / f"{table_id}{suffix}"
+
+    def _lookup(
+        self, table_id: str, suffix: str, cache: Mapping[str, tuple[_Stamp, _T]]
+    ) -> tuple[Path, _Stamp, _T | None]:
+        """The table's file, its stamp, and what ``cache`` holds for it if the file has not changed since.
+
+        :class:`UnknownTable` if the file is missing.
+        """
+        path = self._path(table_id, suffix)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise UnknownTable(table_id) from None
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a rename gives a new inode
+        with self._lock:
+            cached = cache.get(table_id)
+        if cached is not None and cached[0] == stamp:
+            return path, stamp, cached[1]
+        return path, stamp, None
 
     def tables(self) -> list[TableMeta]:
         """Every published table, sorted by application then id."""
@@ -206,16 +222,9 @@ class TableStore:
 
     def meta(self, table_id: str) -> TableMeta:
         """The metadata of a table (from its JSON); :class:`UnknownTable` if none."""
-        path = self._path(table_id, ".json")
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise UnknownTable(table_id) from None
-        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a rename gives a new inode
-        with self._lock:
-            cached = self._meta_cache.get(table_id)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+        path, stamp, cached = self._lookup(table_id, ".json", self._meta_cache)
+        if cached is not None:
+            return cached
         try:
             meta = meta_from_json(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
@@ -226,16 +235,9 @@ class TableStore:
 
     def load(self, table_id: str) -> tuple[TableMeta, pa.Table]:
         """The metadata and all cells of a table, read together from its Parquet file."""
-        path = self._path(table_id, ".parquet")
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise UnknownTable(table_id) from None
-        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a rename gives a new inode
-        with self._lock:
-            cached = self._cache.get(table_id)
-        if cached is not None and cached.stamp == stamp:
-            return cached.meta, cached.cells
+        path, stamp, cached = self._lookup(table_id, ".parquet", self._cache)
+        if cached is not None:
+            return cached
         try:
             cells = pq.read_table(path)
         except FileNotFoundError:
@@ -244,7 +246,7 @@ class TableStore:
         meta = meta_from_json(json.loads(raw)) if raw else self.meta(table_id)
         cells = cells.replace_schema_metadata(None)
         with self._lock:
-            self._cache[table_id] = _Loaded(stamp, meta, cells)
+            self._cache[table_id] = (stamp, (meta, cells))
         return meta, cells
 
     def resolve(self, meta: TableMeta, selection: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -10,10 +10,11 @@ unknown table, never a 500 for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,11 +218,29 @@ def _from_error(exc: PublishedError, instance: str) -> Response:
     return problem(400, "INVALID_SELECTION", exc.message, instance)
 
 
+def _lang_ok(lang: str | None) -> bool:
+    return lang is None or lang in {language["id"] for language in LANGUAGES}
+
+
 def _check_lang(lang: str | None) -> None:
-    if lang is not None and lang not in {language["id"] for language in LANGUAGES}:
+    if not _lang_ok(lang):
         raise ApiProblem(
             400, "UNSUPPORTED_LANGUAGE", f"language {lang!r} is not available; use 'en'", lang=lang
         )
+
+
+def _answered(request: Request, lang: str | None, work: Callable[[], Response]) -> Response:
+    """Check ``lang``, then run ``work``; an ApiProblem or PublishedError becomes the problem answer.
+
+    Why one place: every route must answer bad input as a PxWeb problem, never as a 500.
+    """
+    try:
+        _check_lang(lang)
+        return work()
+    except ApiProblem as exc:
+        return problem(exc.status, exc.code, exc.message, request.url.path, **exc.details)
+    except PublishedError as exc:
+        return _from_error(exc, request.url.path)
 
 
 def _period_bounds(meta: TableMeta) -> tuple[str | None, str | None]:
@@ -410,66 +429,63 @@ def create_router(store: TableStore) -> APIRouter:
         pageNumber: int = Query(1, ge=1, le=1_000_000),
         pageSize: int = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE),
     ) -> Response:
-        instance = request.url.path
-        try:
-            _check_lang(lang)
-        except ApiProblem as exc:
-            return problem(exc.status, exc.code, exc.message, instance, **exc.details)
-        found = store.tables()
-        if query:
-            words = [w.casefold() for w in query.split()]
-            found = [m for m in found if _matches(m, words)]
-        if pastDays is not None:
-            cutoff = (datetime.now(UTC) - timedelta(days=pastDays)).strftime("%Y-%m-%d")
-            found = [m for m in found if m.updated and m.updated[:10] >= cutoff]
-        total = len(found)
-        pages = max(math.ceil(total / pageSize), 1)
-        if pageNumber > pages:
-            return problem(
-                400, "NO_SUCH_PAGE", f"page {pageNumber} does not exist (there are {pages})", instance
-            )
-        page = found[(pageNumber - 1) * pageSize : pageNumber * pageSize]
-        links = []
-        if pageNumber < pages:
-            links.append(
+        def listing() -> Response:
+            instance = request.url.path
+            found = store.tables()
+            if query:
+                words = [w.casefold() for w in query.split()]
+                found = [m for m in found if _matches(m, words)]
+            if pastDays is not None:
+                cutoff = (datetime.now(UTC) - timedelta(days=pastDays)).strftime("%Y-%m-%d")
+                found = [m for m in found if m.updated and m.updated[:10] >= cutoff]
+            total = len(found)
+            pages = max(math.ceil(total / pageSize), 1)
+            if pageNumber > pages:
+                return problem(
+                    400, "NO_SUCH_PAGE", f"page {pageNumber} does not exist (there are {pages})", instance
+                )
+            page = found[(pageNumber - 1) * pageSize : pageNumber * pageSize]
+            links = []
+            if pageNumber < pages:
+                links.append(
+                    {
+                        "rel": "next",
+                        "hreflang": DEFAULT_LANGUAGE,
+                        "href": str(request.url.include_query_params(pageNumber=pageNumber + 1)),
+                    }
+                )
+            if pageNumber > 1:
+                links.append(
+                    {
+                        "rel": "previous",
+                        "hreflang": DEFAULT_LANGUAGE,
+                        "href": str(request.url.include_query_params(pageNumber=pageNumber - 1)),
+                    }
+                )
+            return JSONResponse(
                 {
-                    "rel": "next",
-                    "hreflang": DEFAULT_LANGUAGE,
-                    "href": str(request.url.include_query_params(pageNumber=pageNumber + 1)),
+                    "language": DEFAULT_LANGUAGE,
+                    "tables": [table_item(request, m) for m in page],
+                    "page": {
+                        "pageNumber": pageNumber,
+                        "pageSize": pageSize,
+                        "totalElements": total,
+                        "totalPages": pages,
+                        "links": links,
+                    },
+                    "links": [{"rel": "self", "hreflang": DEFAULT_LANGUAGE, "href": str(request.url)}],
                 }
             )
-        if pageNumber > 1:
-            links.append(
-                {
-                    "rel": "previous",
-                    "hreflang": DEFAULT_LANGUAGE,
-                    "href": str(request.url.include_query_params(pageNumber=pageNumber - 1)),
-                }
-            )
-        return JSONResponse(
-            {
-                "language": DEFAULT_LANGUAGE,
-                "tables": [table_item(request, m) for m in page],
-                "page": {
-                    "pageNumber": pageNumber,
-                    "pageSize": pageSize,
-                    "totalElements": total,
-                    "totalPages": pages,
-                    "links": links,
-                },
-                "links": [{"rel": "self", "hreflang": DEFAULT_LANGUAGE, "href": str(request.url)}],
-            }
-        )
+
+        return _answered(request, lang, listing)
 
     @router.get("/tables/{id}", name="pxweb_table", summary="One table's description")
     def table(request: Request, id: str, lang: str | None = Query(None, max_length=20)) -> Response:
-        try:
-            _check_lang(lang)
-            return JSONResponse({"language": DEFAULT_LANGUAGE, **table_item(request, store.meta(id))})
-        except ApiProblem as exc:
-            return problem(exc.status, exc.code, exc.message, request.url.path, **exc.details)
-        except PublishedError as exc:
-            return _from_error(exc, request.url.path)
+        return _answered(
+            request,
+            lang,
+            lambda: JSONResponse({"language": DEFAULT_LANGUAGE, **table_item(request, store.meta(id))}),
+        )
 
     @router.get(
         "/tables/{id}/metadata", name="pxweb_metadata", summary="The table's metadata (JSON-stat 2.0)"
@@ -480,8 +496,7 @@ def create_router(store: TableStore) -> APIRouter:
         lang: str | None = Query(None, max_length=20),
         outputFormat: str = Query("json-stat2", max_length=40),
     ) -> Response:
-        try:
-            _check_lang(lang)
+        def jsonstat() -> Response:
             if outputFormat.lower() != "json-stat2":
                 raise ApiProblem(
                     400,
@@ -493,10 +508,8 @@ def create_router(store: TableStore) -> APIRouter:
             body["href"] = str(request.url_for("pxweb_metadata", id=meta.id))
             body["link"] = {"data": [{"href": str(request.url_for("pxweb_data_get", id=meta.id))}]}
             return JSONResponse(body)
-        except ApiProblem as exc:
-            return problem(exc.status, exc.code, exc.message, request.url.path, **exc.details)
-        except PublishedError as exc:
-            return _from_error(exc, request.url.path)
+
+        return _answered(request, lang, jsonstat)
 
     @router.get(
         "/tables/{id}/data", name="pxweb_data_get", summary="Data for a selection (valueCodes[VAR]=…)"
@@ -507,13 +520,9 @@ def create_router(store: TableStore) -> APIRouter:
         lang: str | None = Query(None, max_length=20),
         outputFormat: str = Query("json-stat2", max_length=40),
     ) -> Response:
-        try:
-            _check_lang(lang)
-            return answer_data(store, id, parse_query_selection(request), outputFormat)
-        except ApiProblem as exc:
-            return problem(exc.status, exc.code, exc.message, request.url.path, **exc.details)
-        except PublishedError as exc:
-            return _from_error(exc, request.url.path)
+        return _answered(
+            request, lang, lambda: answer_data(store, id, parse_query_selection(request), outputFormat)
+        )
 
     @router.post("/tables/{id}/data", name="pxweb_data_post", summary="Data for a selection in the body")
     async def data_post(
@@ -522,18 +531,16 @@ def create_router(store: TableStore) -> APIRouter:
         lang: str | None = Query(None, max_length=20),
         outputFormat: str = Query("json-stat2", max_length=40),
     ) -> Response:
-        try:
-            _check_lang(lang)
-            try:
+        body: bytes | None = None  # None: too large, or not read because the language is refused first
+        if _lang_ok(lang):
+            with contextlib.suppress(BodyTooLarge):
                 body = await read_body_limited(request, MAX_BODY_BYTES)
-            except BodyTooLarge:
-                raise ApiProblem(
-                    413, "BODY_TOO_LARGE", f"request body larger than {MAX_BODY_BYTES} bytes"
-                ) from None
+
+        def selected() -> Response:
+            if body is None:
+                raise ApiProblem(413, "BODY_TOO_LARGE", f"request body larger than {MAX_BODY_BYTES} bytes")
             return answer_data(store, id, parse_body_selection(body), outputFormat)
-        except ApiProblem as exc:
-            return problem(exc.status, exc.code, exc.message, request.url.path, **exc.details)
-        except PublishedError as exc:
-            return _from_error(exc, request.url.path)
+
+        return _answered(request, lang, selected)
 
     return router

@@ -130,11 +130,14 @@ def create_requests_router(
     router = APIRouter(prefix="/research", tags=["research requests"])
 
     def step(work: Callable[[Any], Any], status: int = 200) -> Response:
+        """``work`` in one transaction, a refusal as its error JSON; a Response is answered as it is."""
         try:
             with engine.begin() as conn:
                 result = work(conn)
         except requests.RequestError as exc:
             return _refusal(exc)
+        if isinstance(result, Response):
+            return result
         if isinstance(result, requests.ResearchRequest):
             result = result.as_json()
         return JSONResponse(result, status_code=status)
@@ -242,17 +245,16 @@ def create_requests_router(
     def download(request_id: int = _ID, x_researcher: str = Header(min_length=1, max_length=64)) -> Response:
         """The Parquet file, to the researcher who filed the request; a second download is refused. The file
         is read inside the delivery's transaction: a failed read delivers nothing."""
-        try:
-            with engine.begin() as conn:
-                path = requests.deliver(conn, request_id=request_id, researcher=x_researcher, today=today())
-                data = path.read_bytes()
-        except requests.RequestError as exc:
-            return _refusal(exc)
-        return Response(
-            data,
-            media_type="application/vnd.apache.parquet",
-            headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
-        )
+
+        def work(conn: Any) -> Response:
+            path = requests.deliver(conn, request_id=request_id, researcher=x_researcher, today=today())
+            return Response(
+                path.read_bytes(),
+                media_type="application/vnd.apache.parquet",
+                headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
+            )
+
+        return step(work)
 
     @router.post("/expire", summary="Destroy the extracts past their expiry")
     def expire(x_reviewer: str = Header(min_length=1, max_length=64)) -> Response:

@@ -75,6 +75,7 @@ def _generate(raw: Path, persons: int, seed: int) -> None:
 def _code(raw: Path, work: Path) -> int:
     """Code every INSZ at the TTP and write the coded extracts; returns the number of people coded."""
     import duckdb
+    import pyarrow as pa
     import pyarrow.parquet as pq
     from sqlalchemy import create_engine
 
@@ -88,19 +89,19 @@ def _code(raw: Path, work: Path) -> int:
     upgrade(url, "coding")
     engine = create_engine(url)
     con = duckdb.connect()
-    inszs = [
-        r[0]
-        for r in con.execute(
+    inszs = (
+        con.execute(
             "SELECT DISTINCT insz FROM read_parquet($path, union_by_name = true) WHERE insz IS NOT NULL",
             {"path": f"{raw}/*/*/*.parquet"},
-        ).fetchall()
-    ]
+        )
+        .fetch_arrow_table()["insz"]
+        .combine_chunks()
+        .cast(pa.string())
+    )
     con.close()
     with engine.begin() as conn:
-        coding.create_project(
-            conn, project=PROJECT, purpose="data warehouse labour market and social protection"
-        )
-        codes = coding.code_many(conn, project=PROJECT, inszs=inszs)
+        coding.create_project(conn, project=PROJECT, purpose="data warehouse (benchmark)")
+        codes = pa.array(coding.code_many(conn, project=PROJECT, inszs=inszs), pa.string())
     engine.dispose()
     folders = service.Folders(work / "warehouse")
     for quarter_dir in sorted(raw.iterdir()):

@@ -24,14 +24,16 @@ def distinct_inszs(table: pa.Table) -> list[str]:
     return [str(v) for v in pc.unique(table["insz"].drop_null()).to_pylist()]
 
 
-def apply_codes(table: pa.Table, inszs: Sequence[str], codes: Sequence[str]) -> pa.Table:
+def apply_codes(
+    table: pa.Table, inszs: Sequence[str] | pa.Array, codes: Sequence[str] | pa.Array
+) -> pa.Table:
     """``table`` with ``insz``/``household`` replaced by their codes (``codes[i]`` codes ``inszs[i]``)."""
     if "insz" not in table.schema.names:
         return table
     if len(inszs) != len(codes):
         raise ValueError("one code per INSZ is needed")
-    keys = pa.array(inszs, pa.string())
-    values = pa.array(codes, pa.string())
+    keys = inszs if isinstance(inszs, pa.Array) else pa.array(inszs, pa.string())
+    values = codes if isinstance(codes, pa.Array) else pa.array(codes, pa.string())
     column = table["insz"]
     person_id = pc.take(values, pc.index_in(column, value_set=keys))
     if person_id.null_count != column.null_count:

@@ -24,7 +24,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -137,24 +137,25 @@ def code(conn: Connection, *, project: str, inszs: Sequence[str], key_dir: Path 
         except InvalidIdentifier as exc:
             raise CodingError("INVALID_INSZ", f"item {position}: {exc}") from exc
     codes = [code_of(key, insz) for insz in checked]
-    _keep_links(conn, project, zip(codes, checked, strict=True))
+    _keep_links(conn, project, codes, checked)
     return codes
 
 
-def _keep_links(conn: Connection, project: str, pairs: Iterable[tuple[str, str]]) -> None:
+def _keep_links(conn: Connection, project: str, codes: Sequence[str], inszs: Sequence[str]) -> None:
     """Insert the links not kept yet, in bulk (``ON CONFLICT DO NOTHING`` on both engines).
 
-    Plain tuples through the driver's ``executemany``: for the millions of a quarterly extract, building a
-    dict per row for SQLAlchemy cost several times the hashing itself."""
-    wanted = dict(pairs)
+    Plain tuples through the driver's ``executemany``, in code order (appends to the index), a slice at a
+    time: for the millions of a quarterly extract, a dict per row for SQLAlchemy cost several times the
+    hashing, and whole-list copies several gigabytes."""
     marker = "%s" if conn.dialect.name == "postgresql" else "?"
     statement = (
         f"INSERT INTO {code_link_table.name} (project, code, insz) "  # noqa: S608 (table name is ours)
         f"VALUES ({marker}, {marker}, {marker}) ON CONFLICT (project, code) DO NOTHING"
     )
-    rows = [(project, k, wanted[k]) for k in sorted(wanted)]  # in key order: appends to the index
-    for i in range(0, len(rows), _BULK):
-        conn.exec_driver_sql(statement, rows[i : i + _BULK])
+    order = np.argsort(np.asarray(codes, dtype="U20"), kind="stable")
+    for i in range(0, len(order), _BULK):
+        chunk = order[i : i + _BULK].tolist()
+        conn.exec_driver_sql(statement, [(project, codes[k], inszs[k]) for k in chunk])
 
 
 _BULK = 50_000
@@ -238,7 +239,7 @@ def code_many(
         raise CodingError("INVALID_INSZ", f"item {bad}: {value!r} is not in compact form (use {number})")
     values: list[str] = array.to_pylist()
     codes = _base32_many([hmac.digest(key, v.encode("ascii"), "sha256")[:12] for v in values])
-    _keep_links(conn, project, zip(codes, values, strict=True))
+    _keep_links(conn, project, codes, values)
     return codes
 
 

@@ -76,11 +76,10 @@ def _code(raw: Path, work: Path) -> int:
     """Code every INSZ at the TTP and write the coded extracts; returns the number of people coded."""
     import duckdb
     import pyarrow as pa
-    import pyarrow.parquet as pq
     from sqlalchemy import create_engine
 
-    from kruispunt.coding import arrow as arrow_codes
     from kruispunt.coding import service as coding
+    from kruispunt.coding.arrow import code_parquet
     from kruispunt.core.migrate import upgrade
     from kruispunt.warehouse import service
     from kruispunt.warehouse.schemas import PROJECT
@@ -88,13 +87,13 @@ def _code(raw: Path, work: Path) -> int:
     url = f"sqlite:///{work / 'coding.sqlite'}"
     upgrade(url, "coding")
     engine = create_engine(url)
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": service.MEMORY_LIMIT})
     inszs = (
         con.execute(
             "SELECT DISTINCT insz FROM read_parquet($path, union_by_name = true) WHERE insz IS NOT NULL",
             {"path": f"{raw}/*/*/*.parquet"},
         )
-        .fetch_arrow_table()["insz"]
+        .to_arrow_table()["insz"]
         .combine_chunks()
         .cast(pa.string())
     )
@@ -106,12 +105,12 @@ def _code(raw: Path, work: Path) -> int:
     folders = service.Folders(work / "warehouse")
     for quarter_dir in sorted(raw.iterdir()):
         quarter = quarter_dir.name.removeprefix("quarter=")
-        tables = {}
-        for name in ("persons", "files", "employers"):
-            table = pq.read_table(quarter_dir / name)
-            tables[name] = arrow_codes.apply_codes(table, inszs, codes)
-        service.write_extracts(folders, quarter, tables)
-        del tables
+
+        def fill(staging: Path, source: Path = quarter_dir) -> None:
+            for name in ("persons", "files", "employers"):
+                code_parquet(source / name / "*.parquet", staging / f"{name}.parquet", inszs, codes)
+
+        service.replace_quarter(folders, quarter, fill)
     return len(inszs)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from kruispunt.coding.arrow import apply_codes, distinct_inszs
+from kruispunt.coding.arrow import apply_codes, code_parquet, distinct_inszs
 
 
 def _table() -> pa.Table:
@@ -44,3 +47,17 @@ def test_a_table_without_insz_is_left_alone() -> None:
     table = pa.table({"employer_kbo": ["0206731645"], "workers": [3]})
     assert distinct_inszs(table) == []
     assert apply_codes(table, [], []).equals(table)
+
+
+def test_parquet_files_are_coded_like_tables(tmp_path: Path) -> None:
+    table = _table()
+    inszs = distinct_inszs(table)
+    codes = [f"c{i}" for i in range(len(inszs))]
+    pq.write_table(table, tmp_path / "part-0.parquet")
+    written = code_parquet(tmp_path / "*.parquet", tmp_path / "coded.parquet", inszs, codes)
+    assert written == table.num_rows
+    on_disk = pq.read_table(tmp_path / "coded.parquet")
+    in_memory = apply_codes(table, inszs, codes)
+    assert sorted(on_disk.to_pylist(), key=str) == sorted(in_memory.to_pylist(), key=str)
+    with pytest.raises(ValueError, match="no code"):
+        code_parquet(tmp_path / "part-0.parquet", tmp_path / "bad.parquet", inszs[:1], codes[:1])

@@ -36,7 +36,7 @@ def test_an_uncoded_extract_is_refused_and_the_quarter_kept(tmp_path: Path) -> N
     service.write_extracts(folders, "2024Q4", good)
     people, _ = next(iter(iter_lives(3000, 7)))
     uncoded = {**good, "persons": extract.persons_of_batch(people, "2024Q4")}
-    with pytest.raises(service.LoadError, match="columns"):
+    with pytest.raises(service.LoadError, match="not coded"):
         service.write_extracts(folders, "2024Q4", uncoded)
     kept = pq.read_table(folders.quarter("2024Q4") / "persons.parquet")
     assert kept.num_rows == good["persons"].num_rows

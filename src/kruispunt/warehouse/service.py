@@ -36,6 +36,10 @@ KSZ = "0244640631"
 
 LEGAL_CONTEXT = "KSZ:DWH"
 
+MEMORY_LIMIT = "8GB"
+"""DuckDB's working memory for a refresh; beyond it DuckDB spills to ``<warehouse>/.spill`` (its default,
+80 % of the machine, would leave nothing to the other services)."""
+
 
 class LoadError(RuntimeError):
     """A quarter could not be loaded (the hub refused, a source failed): nothing of it was kept."""
@@ -72,26 +76,47 @@ def loaded_quarters(folders: Folders) -> list[str]:
     return sorted(out)
 
 
-def write_extracts(folders: Folders, quarter: str, tables: dict[str, pa.Table]) -> None:
-    """The quarter's coded extracts, checked against their schema, replacing the quarter as a whole."""
-    for name, schema in EXTRACTS.items():
-        table = tables[name]
-        if table.schema.names != schema.names:
-            raise LoadError(f"{name} extract has columns {table.schema.names}, expected {schema.names}")
-        if "insz" in table.schema.names or "household" in table.schema.names:
-            raise LoadError(f"{name} extract is not coded")
+def check_coded(name: str, names: list[str]) -> None:
+    """An extract may be kept only with its schema's columns, coded."""
+    if "insz" in names or "household" in names:
+        raise LoadError(f"{name} extract is not coded")
+    expected = EXTRACTS[name].names
+    if names != expected:
+        raise LoadError(f"{name} extract has columns {names}, expected {expected}")
+
+
+def replace_quarter(folders: Folders, quarter: str, fill: Callable[[Path], None]) -> None:
+    """Replace the quarter's extracts as a whole: ``fill`` writes them into a staging folder, which is
+    checked and then renamed into place (a failure keeps the quarter as it was)."""
     target = folders.quarter(quarter)
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name, schema in EXTRACTS.items():
-        pq.write_table(tables[name].cast(schema), staging / f"{name}.parquet")
+    try:
+        fill(staging)
+        for name in EXTRACTS:
+            check_coded(name, pq.read_schema(staging / f"{name}.parquet").names)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.replace(target, old)
     os.replace(staging, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_extracts(folders: Folders, quarter: str, tables: dict[str, pa.Table]) -> None:
+    """The quarter's coded extracts, checked against their schema, replacing the quarter as a whole."""
+    for name in EXTRACTS:
+        check_coded(name, tables[name].schema.names)
+
+    def fill(staging: Path) -> None:
+        for name, schema in EXTRACTS.items():
+            pq.write_table(tables[name].cast(schema), staging / f"{name}.parquet")
+
+    replace_quarter(folders, quarter, fill)
 
 
 def fetch_extracts(hub_url: str, quarter: str, *, timeout_s: float = 900.0) -> dict[str, pa.Table]:
@@ -118,14 +143,19 @@ def fetch_extracts(hub_url: str, quarter: str, *, timeout_s: float = 900.0) -> d
 
 
 def refresh(
-    folders: Folders, *, rebuild: list[str] | None = None, min_frequency: int = 10
+    folders: Folders,
+    *,
+    rebuild: list[str] | None = None,
+    min_frequency: int = 10,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> list[TableMeta]:
     """(Re)build the snapshot of the quarters in ``rebuild`` (default: every loaded quarter without one),
     then recompute, protect and publish every table over all loaded quarters."""
     quarters = loaded_quarters(folders)
     if rebuild is None:
         rebuild = [q for q in quarters if not (folders.snapshot / f"quarter={q}").is_dir()]
-    con = duckdb.connect()
+    spill = folders.root / ".spill"
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
     try:
         for q in rebuild:
             snapshot.build_snapshot(

@@ -89,9 +89,9 @@ def _code(raw: Path, work: Path) -> int:
     engine = create_engine(url)
     con = duckdb.connect(config={"memory_limit": service.MEMORY_LIMIT})
     inszs = (
-        con.execute(
+        con.sql(
             "SELECT DISTINCT insz FROM read_parquet($path, union_by_name = true) WHERE insz IS NOT NULL",
-            {"path": f"{raw}/*/*/*.parquet"},
+            params={"path": f"{raw}/*/*/*.parquet"},
         )
         .to_arrow_table()["insz"]
         .combine_chunks()

@@ -144,6 +144,27 @@ TABLES: tuple[TableDef, ...] = (
         ),
     ),
     TableDef(
+        "global_employment",
+        "global",
+        "Salaried workers by sector of the main employer, working regime, daily wage class and employer size",
+        ("quarter", "nace_section", "work_regime", "wage_class", "employer_size"),
+        filter=(
+            "position_subgroup = '11' AND nace_section IS NOT NULL AND work_regime IS NOT NULL"
+            " AND wage_class IS NOT NULL AND employer_size IS NOT NULL"
+        ),
+        notes=(
+            "Salaried workers with a DmfA declaration for the quarter; the main employer is the one with "
+            "the most days declared.",
+        ),
+    ),
+    TableDef(
+        "local_position_arrondissement",
+        "local",
+        "Residents by arrondissement, socio-economic status and sex",
+        ("quarter", "arrondissement", "position_subgroup", "sex"),
+        filter="region IN ('VLG', 'WAL', 'BRU')",
+    ),
+    TableDef(
         "household_persons",
         "household",
         "Persons by household type, region of residence and household size",

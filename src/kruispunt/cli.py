@@ -55,6 +55,8 @@ SERVICES = (
     "rights",
     "coding",
     "warehouse",
+    "idp",
+    "portal",
 )
 
 

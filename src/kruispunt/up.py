@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,14 +24,15 @@ from types import FrameType
 import httpx
 import uvicorn
 
-from kruispunt.core.settings import get_settings
+from kruispunt.core.settings import Settings, get_settings
 from kruispunt.sources.social import SERVICES as SOCIAL_SERVICES
 
 SOURCE_SERVICES = ("national_register", "bis_register", *SOCIAL_SERVICES)
-OTHER_SERVICES = ("employers", "mutations", "rights", "coding", "warehouse")
+OTHER_SERVICES = ("employers", "mutations", "rights", "coding", "warehouse", "idp", "portal")
 """Services that are not authentic sources: the employers' declarations (Dimona, DmfA, DRS), the change
 notifications, the derived-rights engine, the trusted third party that codes the warehouse's extracts and
-the data warehouse (its statistics applications and PxWeb API)."""
+the data warehouse (its statistics applications and PxWeb API), the development OpenID Connect provider and
+the portal."""
 
 
 def create_service_app(service: str) -> object:
@@ -75,7 +77,76 @@ def create_service_app(service: str) -> object:
         from kruispunt.warehouse.api import create_warehouse_app
 
         return create_warehouse_app(settings)
+    if service == "idp":
+        return _idp_app(settings)
+    if service == "portal":
+        return _portal_app(settings)
     raise ValueError(f"unknown service {service!r}")
+
+
+def _portal_secret(settings: Settings) -> str:
+    if settings.idp_url is None or settings.portal_url is None or settings.portal_client_secret is None:
+        raise ValueError(
+            "the portal and its identity provider need KRUISPUNT_IDP_URL, KRUISPUNT_PORTAL_URL "
+            "and KRUISPUNT_PORTAL_CLIENT_SECRET"
+        )
+    return settings.portal_client_secret.get_secret_value()
+
+
+def _idp_app(settings: Settings) -> object:
+    """The development identity provider, with the people ``up`` drew from the synthetic nation."""
+    from kruispunt.idp.api import create_app as create_idp
+    from kruispunt.idp.seed import read_people
+    from kruispunt.idp.service import ClientConfig
+
+    secret = _portal_secret(settings)
+    folder = settings.data_dir / "idp"
+    citizens, users = read_people(folder)
+    portal = ClientConfig(
+        client_id="portal",
+        redirect_uris=(f"{str(settings.portal_url).rstrip('/')}/auth/callback",),
+        client_secret=secret,
+    )
+    return create_idp(
+        issuer=str(settings.idp_url),
+        clients={"portal": portal},
+        users=users,
+        citizens=citizens,
+        key_path=folder / "signing-key.pem",
+    )
+
+
+def _portal_app(settings: Settings) -> object:
+    """The portal over every service of the network, logging in at the development identity provider."""
+    from kruispunt.portal.citizen import create_citizen_router
+    from kruispunt.portal.login import OidcLogin
+    from kruispunt.portal.oidc import OidcClient
+    from kruispunt.portal.web import create_app as create_portal
+
+    secret = _portal_secret(settings)
+    urls = {**settings.endpoints}
+    for name, value in (
+        ("hub", settings.hub_url),
+        ("mutations", settings.mutations_url),
+        ("coding", settings.coding_url),
+        ("warehouse", settings.warehouse_url),
+        ("idp", settings.idp_url),
+    ):
+        if value:
+            urls[name] = value
+    urls.update(json.loads(os.environ.get("KRUISPUNT_SERVICE_URLS", "{}")))
+    login = OidcLogin(
+        OidcClient(
+            str(settings.idp_url),
+            "portal",
+            secret,
+            f"{str(settings.portal_url).rstrip('/')}/auth/callback",
+        )
+    )
+    routers = [create_citizen_router(hub_url=str(settings.hub_url))] if settings.hub_url else []
+    return create_portal(
+        service_urls=urls, start_login=login.start_login, finish_login=login.finish_login, routers=routers
+    )
 
 
 def serve_service(
@@ -219,6 +290,26 @@ def _wait_all_healthy(
     return failed + list(waiting)
 
 
+def _write_logins(settings: Settings, *, persons: int, seed: int) -> None:
+    """People of the nation for the development identity provider; their logins in ``examples/``."""
+    from kruispunt.idp.seed import write_people
+    from kruispunt.simulate import generate_population
+
+    logins = write_people(settings.data_dir / "idp", generate_population(min(persons, 2000), seed))
+    examples = settings.data_dir / "examples"
+    examples.mkdir(parents=True, exist_ok=True)
+    lines = [f"{x.username}\t{x.password}\t{x.insz}\t{x.name}" for x in logins]
+    (examples / "logins.txt").write_text(
+        "# development logins of the portal: username, password (level 200), INSZ, name\n"
+        + "\n".join(lines)
+        + "\n",
+        encoding="utf-8",
+    )
+    print(
+        f"portal: {len(logins)} development logins in {examples / 'logins.txt'}", file=sys.stderr, flush=True
+    )
+
+
 def _load_warehouse(urls: dict[str, str]) -> bool:
     """Create the warehouse's coding project at the TTP and load the synthetic nation's last four quarters
     through the network, so the statistics applications open filled."""
@@ -258,6 +349,7 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
     seeded = seed_network(settings=settings, persons=persons, seed=seed)
     for line in seeded.summary_lines():
         print(line, file=sys.stderr, flush=True)
+    _write_logins(settings, persons=persons, seed=seed)
 
     services = (*SOURCE_SERVICES, *OTHER_SERVICES, "hub")
     ports = dict(
@@ -271,6 +363,10 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
         "KRUISPUNT_MUTATIONS_URL": urls["mutations"],
         "KRUISPUNT_CODING_URL": urls["coding"],
         "KRUISPUNT_WAREHOUSE_URL": urls["warehouse"],
+        "KRUISPUNT_IDP_URL": urls["idp"],
+        "KRUISPUNT_PORTAL_URL": urls["portal"],
+        "KRUISPUNT_PORTAL_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "KRUISPUNT_SERVICE_URLS": json.dumps(urls),
     }
     supervisor = Supervisor()
     try:

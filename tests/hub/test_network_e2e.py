@@ -94,8 +94,8 @@ def register(
 
 def test_up_prints_every_service_and_each_answers(network: RunningNetwork) -> None:
     assert set(network.urls) == {"hub", *SOURCE_SERVICES, *OTHER_SERVICES}
-    # hub, two registers, ten social services, employers, mutations, rights, coding, warehouse
-    assert len(network.urls) == 18
+    # hub, two registers, ten social services, employers, mutations, rights, coding, warehouse, idp, portal
+    assert len(network.urls) == 20
     for url in network.urls.values():
         assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "ok"
 

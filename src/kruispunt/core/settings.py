@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         description="Where the trusted third party answers (the hub has warehouse extracts coded there).",
     )
     warehouse_url: str | None = Field(default=None, description="Where the data warehouse service answers.")
+    idp_url: str | None = Field(default=None, description="The issuer URL of the OpenID Connect provider.")
+    portal_url: str | None = Field(default=None, description="Where the portal answers.")
+    portal_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The portal's secret at the identity provider (no default; `up` makes one per run).",
+    )
     mutations_transport: str = Field(
         default="database",
         pattern="^(database|nats)$",

@@ -47,9 +47,10 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """A headless Chromium for one test, stopped after it: Playwright's sync API runs an event loop in the
+    calling thread while it is open, and the other tests' ``asyncio.run`` must find none."""
     reason = _missing()
     if reason:
         if os.environ.get("KRUISPUNT_REQUIRE_BROWSER") == "1":

@@ -118,9 +118,10 @@ def _idp_app(settings: Settings) -> object:
 
 def _portal_app(settings: Settings) -> object:
     """The portal over every service of the network, logging in at the development identity provider."""
-    from kruispunt.portal.citizen import create_citizen_router
+    from kruispunt.portal.areas import AreaContext, area_routers
     from kruispunt.portal.login import OidcLogin
     from kruispunt.portal.oidc import OidcClient
+    from kruispunt.portal.roles import read_roles
     from kruispunt.portal.web import create_app as create_portal
 
     secret = _portal_secret(settings)
@@ -143,7 +144,8 @@ def _portal_app(settings: Settings) -> object:
             f"{str(settings.portal_url).rstrip('/')}/auth/callback",
         )
     )
-    routers = [create_citizen_router(hub_url=str(settings.hub_url))] if settings.hub_url else []
+    folder = settings.data_dir / "portal"
+    routers = area_routers(AreaContext(service_urls=urls, data_dir=folder, roles=read_roles(folder)))
     return create_portal(
         service_urls=urls, start_login=login.start_login, finish_login=login.finish_login, routers=routers
     )
@@ -293,14 +295,18 @@ def _wait_all_healthy(
 def _write_logins(settings: Settings, *, persons: int, seed: int) -> None:
     """People of the nation for the development identity provider; their logins in ``examples/``."""
     from kruispunt.idp.seed import write_people
+    from kruispunt.portal.roles import write_roles
     from kruispunt.simulate import generate_population
 
     logins = write_people(settings.data_dir / "idp", generate_population(min(persons, 2000), seed))
     examples = settings.data_dir / "examples"
     examples.mkdir(parents=True, exist_ok=True)
     lines = [f"{x.username}\t{x.password}\t{x.insz}\t{x.name}" for x in logins]
+    operator, reviewer = logins[-1], logins[-2]
+    write_roles(settings.data_dir / "portal", operators=[operator.insz], reviewers=[reviewer.insz])
     (examples / "logins.txt").write_text(
         "# development logins of the portal: username, password (level 200), INSZ, name\n"
+        f"# network operator: {operator.username}; reviewer of research requests: {reviewer.username}\n"
         + "\n".join(lines)
         + "\n",
         encoding="utf-8",

@@ -41,8 +41,19 @@ def parse_messages(text: str) -> dict[str, dict[str, str]]:
 
 
 def load_messages() -> dict[str, dict[str, str]]:
-    text = resources.files("kruispunt.portal").joinpath("data/messages.yaml").read_text(encoding="utf-8")
-    return parse_messages(text)
+    """Every ``data/messages*.yaml`` of the portal (one per area), merged; a key defined twice is refused."""
+    folder = resources.files("kruispunt.portal").joinpath("data")
+    table: dict[str, dict[str, str]] = {}
+    names = sorted(
+        f.name for f in folder.iterdir() if f.name.startswith("messages") and f.name.endswith("yaml")
+    )
+    for name in names:
+        part = parse_messages(folder.joinpath(name).read_text(encoding="utf-8"))
+        twice = sorted(set(part) & set(table))
+        if twice:
+            raise MessagesError(f"{name}: messages defined in another file too: {', '.join(twice)}")
+        table.update(part)
+    return table
 
 
 def parse_accept_language(header: str | None) -> str | None:

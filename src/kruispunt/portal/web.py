@@ -326,6 +326,11 @@ def _t(request: Request) -> Translate:
     return translator(portal_of(request).messages, language_of(request))
 
 
+def translate_of(request: Request) -> Translate:
+    """``t(key, **values)`` in the request's language, for the areas' routes."""
+    return _t(request)
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers to every response (pages, errors, redirects) unless already set."""
 
@@ -398,6 +403,9 @@ def create_app(
             yield
         finally:
             await status.aclose()
+            backend = portal.extra.pop("backend_client", None)
+            if isinstance(backend, httpx.AsyncClient):
+                await backend.aclose()
 
     app = FastAPI(
         title="kruispunt portal",

@@ -88,5 +88,21 @@ class AuditHead(AuditBase):
     __table_args__ = (CheckConstraint(_CHAIN_RANGE, name="chain_range"),)
 
 
+class AuditCheckpoint(AuditBase):
+    """A signed statement of the log's state: per chain its size and Merkle root (RFC 9162).
+
+    ``body`` is the canonical JSON that ``token`` (a compact JWS by the KSZ's key) signs; both are kept so a
+    checkpoint can be handed out as it was signed. See :mod:`kruispunt.audit.checkpoints`.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    body: Mapped[str] = mapped_column(String, nullable=False)
+    token: Mapped[str] = mapped_column(String, nullable=False)
+
+
 audit_entry: Table = table_of(AuditEntry)
 audit_head: Table = table_of(AuditHead)
+audit_checkpoint: Table = table_of(AuditCheckpoint)

@@ -6,7 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection, Engine, select, update
+
+from kruispunt.audit.models import audit_entry, audit_head
 from kruispunt.audit.schemas import AuditRecord
+from kruispunt.audit.service import HASHED_FIELDS, entry_hash, iso_utc
 
 PERSON = "85073003328"
 OTHER_PERSON = "75060898009"
@@ -84,3 +88,32 @@ def write_chain_in_process(url: str, chain: int, count: int) -> tuple[int, str]:
         writer.close()
         engine.dispose()
     return writer.last_seq, writer.last_hash
+
+
+def _chain_rows(conn: Connection) -> list[dict[str, Any]]:
+    query = select(audit_entry).where(audit_entry.c.chain == 0).order_by(audit_entry.c.seq)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def rewrite_from(engine: Engine, seq: int, **values: Any) -> None:
+    """What an attacker with write access does: alter an entry, recompute every later hash and the head."""
+    with engine.begin() as conn:
+        prev = None
+        for row in _chain_rows(conn):
+            if row["seq"] < seq:
+                prev = row["entry_hash"]
+                continue
+            if row["seq"] == seq:
+                row.update(values)
+            row["prev_hash"] = prev if prev is not None else row["prev_hash"]
+            fields = {name: row[name] for name in HASHED_FIELDS}
+            fields["occurred_at"] = iso_utc(row["occurred_at"])
+            row["entry_hash"] = entry_hash(row["prev_hash"], fields)
+            prev = row["entry_hash"]
+            changed = dict(values) if row["seq"] == seq else {}
+            conn.execute(
+                update(audit_entry)
+                .where((audit_entry.c.chain == 0) & (audit_entry.c.seq == row["seq"]))
+                .values(**changed, prev_hash=row["prev_hash"], entry_hash=row["entry_hash"])
+            )
+        conn.execute(update(audit_head).where(audit_head.c.chain == 0).values(last_hash=prev))

@@ -105,7 +105,13 @@ def test_consultation_fields(logged: dict[str, AuditRecord], audit_engine: Engin
         "deliberation": "24/123",
         "legal_context": "PCSA:SOCIAL_INQUIRY",
         "outcome": "DATA_FOUND",
+        "chain": 0,
+        "seq": second.seq,
+        "entry_hash": second.entry_hash,
+        "proof": None,
     }
+    assert second.entry_hash is not None
+    assert len(second.entry_hash) == 64
 
 
 def test_entry_by_ticket(logged: dict[str, AuditRecord], audit_engine: Engine) -> None:

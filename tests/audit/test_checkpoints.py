@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from audit_helpers import varied_record
-from sqlalchemy import Connection, Engine, select, update
+from audit_helpers import rewrite_from, varied_record
+from sqlalchemy import Engine
 
 from kruispunt.attest.keys import KeySet, SigningKey, make_kid
 from kruispunt.audit.checkpoints import (
@@ -27,9 +26,9 @@ from kruispunt.audit.checkpoints import (
     verify_log,
 )
 from kruispunt.audit.merkle import ProofError
-from kruispunt.audit.models import audit_entry, audit_head
+from kruispunt.audit.models import audit_entry
 from kruispunt.audit.schemas import AuditRecord
-from kruispunt.audit.service import HASHED_FIELDS, AuditWriter, entry_hash, iso_utc, verify
+from kruispunt.audit.service import AuditWriter, verify
 
 KSZ = "0244640631"
 NOW = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
@@ -42,35 +41,6 @@ def key() -> SigningKey:
 
 def _keys(key: SigningKey) -> KeySet:
     return KeySet.of([key])
-
-
-def _rows(conn: Connection) -> list[dict[str, Any]]:
-    query = select(audit_entry).where(audit_entry.c.chain == 0).order_by(audit_entry.c.seq)
-    return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def _rewrite_from(engine: Engine, seq: int, **values: Any) -> None:
-    """What an attacker with write access does: alter an entry, recompute every later hash and the head."""
-    with engine.begin() as conn:
-        prev = None
-        for row in _rows(conn):
-            if row["seq"] < seq:
-                prev = row["entry_hash"]
-                continue
-            if row["seq"] == seq:
-                row.update(values)
-            row["prev_hash"] = prev if prev is not None else row["prev_hash"]
-            fields = {name: row[name] for name in HASHED_FIELDS}
-            fields["occurred_at"] = iso_utc(row["occurred_at"])
-            row["entry_hash"] = entry_hash(row["prev_hash"], fields)
-            prev = row["entry_hash"]
-            changed = dict(values) if row["seq"] == seq else {}
-            conn.execute(
-                update(audit_entry)
-                .where((audit_entry.c.chain == 0) & (audit_entry.c.seq == row["seq"]))
-                .values(**changed, prev_hash=row["prev_hash"], entry_hash=row["entry_hash"])
-            )
-        conn.execute(update(audit_head).where(audit_head.c.chain == 0).values(last_hash=prev))
 
 
 def test_a_checkpoint_signs_every_chain_and_verifies(
@@ -89,7 +59,7 @@ def test_a_rewrite_the_chains_cannot_see_is_caught_by_the_checkpoint(
     chain: list[AuditRecord], audit_engine: Engine, key: SigningKey
 ) -> None:
     create_checkpoint(audit_engine, key, now=NOW)
-    _rewrite_from(audit_engine, 5, outcome="TAMPERED")
+    rewrite_from(audit_engine, 5, outcome="TAMPERED")
     assert verify(audit_engine).ok  # the hash chains and the head are consistent again
     report = verify_log(audit_engine, _keys(key))
     assert not report.ok
@@ -152,7 +122,7 @@ def test_a_later_checkpoint_is_proven_to_extend_an_earlier_one(
     check_consistency(proof, first, second)
     assert verify_log(audit_engine, _keys(key)).ok
     # a rewrite below the first checkpoint, then a new checkpoint over the rewritten log
-    _rewrite_from(audit_engine, 3, outcome="TAMPERED")
+    rewrite_from(audit_engine, 3, outcome="TAMPERED")
     third = create_checkpoint(audit_engine, key, now=NOW)
     with audit_engine.connect() as conn:
         proof = consistency_proof(conn, first, third)

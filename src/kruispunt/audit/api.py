@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import Engine
 from starlette.responses import Response
 
-from kruispunt.audit import service
+from kruispunt.attest.keys import KeySet
+from kruispunt.audit import checkpoints, service
 from kruispunt.audit.schemas import AuditEntryView, ConsultationList
 from kruispunt.core.web import JSONResponse, error_body
 from kruispunt.ids import InvalidIdentifier, validate_insz
@@ -41,8 +42,10 @@ def make_router(
     engine_provider_or_engine: Engine | Callable[[], Engine],
     *,
     institution_name: Callable[[str], str | None] | None = None,
+    checkpoint_keys: Callable[[], KeySet] | None = None,
 ) -> APIRouter:
-    """Routes ``GET /audit/persons/{insz}/consultations`` and ``GET /audit/entries/{ticket}``.
+    """Routes ``GET /audit/persons/{insz}/consultations``, ``GET /audit/entries/{ticket}`` and, with
+    ``checkpoint_keys`` (the keys that sign checkpoints), the checkpoints and their proofs.
 
     ``engine_provider_or_engine``: the audit database engine, or a function returning it (so the router can
     be built before the database is opened). ``institution_name`` maps a KBO number to a display name.
@@ -80,9 +83,16 @@ def make_router(
             )
         now = datetime.now(UTC)
         since = months_before(now, months)
+        token = None
         with get_engine().connect() as conn:
             found = service.consultations(conn, insz=number, since=since, institution_name=institution_name)
-        body = ConsultationList(insz=number, since=since, until=None, consultations=found)
+            latest = checkpoints.latest_checkpoint(conn, checkpoint_keys()) if checkpoint_keys else None
+            if latest is not None:
+                token = latest.token
+                positions = [(c.chain or 0, c.seq or 0) for c in found]
+                proofs = checkpoints.proofs_for(conn, latest, positions)
+                found = [c.model_copy(update={"proof": p}) for c, p in zip(found, proofs, strict=True)]
+        body = ConsultationList(insz=number, since=since, until=None, consultations=found, checkpoint=token)
         return JSONResponse(body.model_dump(mode="json"))
 
     @router.get(
@@ -108,4 +118,82 @@ def make_router(
             )
         return JSONResponse(found.model_dump(mode="json"))
 
+    if checkpoint_keys is not None:
+        _checkpoint_routes(router, get_engine, checkpoint_keys)
     return router
+
+
+def _not_found(code: str, message: str) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=404)
+
+
+def _checkpoint_routes(
+    router: APIRouter, get_engine: Callable[[], Engine], keys: Callable[[], KeySet]
+) -> None:
+    """The signed checkpoints and the proofs that tie entries and later checkpoints to them."""
+
+    def find(conn: Any, checkpoint_id: int | None) -> checkpoints.Checkpoint | None:
+        if checkpoint_id is None:
+            return checkpoints.latest_checkpoint(conn, keys())
+        return checkpoints.checkpoint_by_id(conn, checkpoint_id, keys())
+
+    @router.get("/audit/checkpoints/latest", summary="The latest signed checkpoint of the log")
+    def latest() -> Response:
+        """Per chain its size and Merkle root, signed (``token``, a compact JWS by the KSZ's key)."""
+        with get_engine().connect() as conn:
+            found = find(conn, None)
+        if found is None:
+            return _not_found("NO_CHECKPOINT", "no checkpoint has been signed yet")
+        return JSONResponse(checkpoints.checkpoint_view(found))
+
+    @router.get("/audit/checkpoints/{checkpoint_id}", summary="One signed checkpoint")
+    def one(checkpoint_id: int = Path(ge=1, le=2**62)) -> Response:
+        with get_engine().connect() as conn:
+            found = find(conn, checkpoint_id)
+        if found is None:
+            return _not_found("NO_CHECKPOINT", f"no checkpoint {checkpoint_id}")
+        return JSONResponse(checkpoints.checkpoint_view(found))
+
+    @router.get(
+        "/audit/checkpoints/{first}/consistency/{second}",
+        summary="Proof that a later checkpoint only appended to an earlier one",
+    )
+    def consistency(first: int = Path(ge=1, le=2**62), second: int = Path(ge=1, le=2**62)) -> Response:
+        if first > second:
+            return JSONResponse(
+                error_body("BAD_ORDER", "the first checkpoint must not be later than the second"),
+                status_code=400,
+            )
+        with get_engine().connect() as conn:
+            a, b = find(conn, first), find(conn, second)
+            if a is None or b is None:
+                return _not_found("NO_CHECKPOINT", f"no checkpoint {first if a is None else second}")
+            proof = checkpoints.consistency_proof(conn, a, b)
+        return JSONResponse({**proof, "first_token": a.token, "second_token": b.token})
+
+    @router.get("/audit/entries/{ticket}/proof", summary="Proof that an entry is in a signed checkpoint")
+    def entry_proof(ticket: str, checkpoint: int | None = Query(None, ge=1, le=2**62)) -> Response:
+        """The entry's inclusion proof against ``checkpoint`` (default: the latest) and that checkpoint."""
+        normalised = ticket.strip().lower()
+        if not service.is_ticket(normalised):
+            return JSONResponse(
+                error_body("INVALID_TICKET", f"{ticket!r} is not a hub ticket (a UUID)", ticket=ticket),
+                status_code=400,
+            )
+        with get_engine().connect() as conn:
+            position = checkpoints.entry_position(conn, normalised)
+            if position is None:
+                return _not_found("NOT_FOUND", f"no audit entry with ticket {normalised}")
+            found = find(conn, checkpoint)
+            if found is None:
+                return _not_found("NO_CHECKPOINT", "no such checkpoint (none signed yet?)")
+            chain, seq, entry_hash = position
+            proof = checkpoints.proofs_for(conn, found, [(chain, seq)])[0]
+        if proof is None:
+            return _not_found(
+                "NOT_YET_CHECKPOINTED",
+                f"entry {normalised} is newer than checkpoint {found.id}; ask again after the next one",
+            )
+        return JSONResponse(
+            {"ticket": normalised, "entry_hash": entry_hash, "proof": proof, "checkpoint": found.token}
+        )

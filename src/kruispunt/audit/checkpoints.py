@@ -168,6 +168,23 @@ def stored_checkpoints(conn: Connection, keys: KeySet) -> list[Checkpoint]:
     return [read_token(token, keys) for (token,) in rows]
 
 
+def checkpoint_by_id(conn: Connection, checkpoint_id: int, keys: KeySet) -> Checkpoint | None:
+    token = conn.execute(
+        select(audit_checkpoint.c.token).where(audit_checkpoint.c.id == checkpoint_id)
+    ).scalar()
+    return read_token(token, keys) if token is not None else None
+
+
+def checkpoint_view(checkpoint: Checkpoint) -> dict[str, Any]:
+    """A checkpoint as JSON: what it says and the signed token that says it."""
+    return {
+        "id": checkpoint.id,
+        "time": checkpoint.time,
+        "chains": [{"chain": s.chain, "size": s.size, "root": s.root} for s in checkpoint.chains],
+        "token": checkpoint.token,
+    }
+
+
 def latest_checkpoint(conn: Connection, keys: KeySet) -> Checkpoint | None:
     token = conn.execute(
         select(audit_checkpoint.c.token).order_by(audit_checkpoint.c.id.desc()).limit(1)

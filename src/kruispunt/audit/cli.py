@@ -13,12 +13,20 @@ from typing import Annotated
 
 import orjson
 import typer
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from kruispunt.attest.errors import AttestationError
+from kruispunt.attest.keys import KeySet
+from kruispunt.audit.checkpointer import checkpoint_if_grown, log_signing_key
+from kruispunt.audit.checkpoints import verify_log
+from kruispunt.audit.models import audit_checkpoint
 from kruispunt.audit.service import VerifyReport, verify
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.settings import get_settings
+from kruispunt.network import KSZ
+from kruispunt.sources.social.signing import public_key_path
 
 app = typer.Typer(help="The tamper-evident log of every exchange.", no_args_is_help=True)
 
@@ -44,17 +52,16 @@ def _summary(report: VerifyReport) -> str:
     return f"audit log NOT intact: {report.reason} ({report.checked} entries verified before it)"
 
 
-@app.command("verify")
-def verify_command(
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Folder of the SQLite files (default: from settings).")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="Base database URL, e.g. postgresql://host/kruispunt.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
-) -> None:
-    """Recompute every hash chain of the audit log; exit 0 intact, 1 not intact, 2 database unreadable."""
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Folder of the SQLite files (default: from settings).")
+]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Base database URL, e.g. postgresql://host/kruispunt.")
+]
+
+
+def _open_engine(data_dir: Path | None, db: str | None, as_json: bool) -> tuple[Engine, str]:
+    """The audit database's engine and its URL for display (password hidden); exit 2 when unopenable."""
     settings = get_settings()
     base = db if db is not None else settings.db_url
     try:
@@ -66,16 +73,50 @@ def verify_command(
     if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
         # do not let SQLite create an empty file and call it an intact log
         raise _open_error(shown, "no such database file", as_json)
-    engine = make_engine(url)
+    return make_engine(url), shown
+
+
+def _checkpoint_keys(keys_file: Path | None, data_dir: Path | None) -> KeySet | None:
+    """The keys that sign checkpoints: ``--keys`` (a JWKS from ``GET /hub/keys``), else the KSZ's public
+    key in the data folder; ``None`` when neither exists."""
+    if keys_file is None:
+        folder = (data_dir if data_dir is not None else get_settings().data_dir) / "keys"
+        keys_file = public_key_path(folder, KSZ)
+        if not keys_file.is_file():
+            return None
+    doc = orjson.loads(keys_file.read_bytes())
+    return KeySet.from_jwks(doc if "keys" in doc else {"keys": [doc]})
+
+
+@app.command("verify")
+def verify_command(
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option("--keys", help="JWKS of the network (GET /hub/keys) to check the signed checkpoints."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Recompute every hash chain of the audit log and check it against every signed checkpoint; exit 0
+    intact, 1 not intact, 2 database unreadable."""
+    engine, shown = _open_engine(data_dir, db, as_json)
     try:
         report = verify(engine)
+        key_set = _checkpoint_keys(keys, data_dir)
+        signed = verify_log(engine, key_set) if key_set is not None else None
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(audit_checkpoint)).scalar() or 0
     except SQLAlchemyError as exc:
         raise _open_error(shown, str(exc).splitlines()[0], as_json) from exc
+    except (OSError, ValueError, AttestationError) as exc:
+        raise _open_error(shown, f"the checkpoint keys cannot be read: {exc}", as_json) from exc
     finally:
         engine.dispose()
+    ok = report.ok and (signed is None or signed.ok)
     if as_json:
         body = {
-            "ok": report.ok,
+            "ok": ok,
             "checked": report.checked,
             "chains": report.chains,
             "first_bad_chain": report.first_bad_chain,
@@ -83,9 +124,37 @@ def verify_command(
             "reason": report.reason,
             "last_hash": report.last_hash,  # chain 0's
             "heads": {str(chain): h for chain, h in sorted(report.heads.items())},
+            "checkpoints": signed.checkpoints if signed is not None else None,
+            "checkpoint_problems": list(signed.problems) if signed is not None else [],
             "database": shown,
         }
         typer.echo(orjson.dumps(body).decode())
     else:
         typer.echo(_summary(report))
-    raise typer.Exit(0 if report.ok else 1)
+        if signed is None:
+            if stored:
+                typer.echo(f"{stored} signed checkpoints not checked: no key found (give --keys)")
+        elif signed.ok and signed.checkpoints:
+            typer.echo(f"{signed.checkpoints} signed checkpoints verified against the log")
+        else:
+            for problem in signed.problems:
+                typer.echo(f"checkpoint problem: {problem}")
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("checkpoint")
+def checkpoint_command(data_dir: DataDirOption = None, db: DbOption = None) -> None:
+    """Sign a checkpoint of the log now with the KSZ's key (the hub does so every minute by itself)."""
+    engine, shown = _open_engine(data_dir, db, False)
+    folder = (data_dir if data_dir is not None else get_settings().data_dir) / "keys"
+    try:
+        made = checkpoint_if_grown(engine, log_signing_key(folder))
+    except SQLAlchemyError as exc:
+        raise _open_error(shown, str(exc).splitlines()[0], False) from exc
+    finally:
+        engine.dispose()
+    if made is None:
+        typer.echo("the latest checkpoint already covers the whole log")
+        return
+    sizes = ", ".join(f"chain {s.chain}: {s.size} entries" for s in made.chains)
+    typer.echo(f"checkpoint {made.id} signed ({sizes})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,6 +86,14 @@ class Consultation(BaseModel):
     deliberation: str | None
     legal_context: str | None
     outcome: str
+    chain: int | None = Field(default=None, description="The entry's log chain.")
+    seq: int | None = Field(default=None, description="The entry's position in its chain, from 1.")
+    entry_hash: str | None = Field(default=None, description="The entry's chain hash (its Merkle leaf data).")
+    proof: dict[str, Any] | None = Field(
+        default=None,
+        description="Inclusion proof of the entry in the signed checkpoint of the answer (RFC 9162); null "
+        "for an entry newer than that checkpoint.",
+    )
 
 
 class ConsultationList(BaseModel):
@@ -94,6 +103,11 @@ class ConsultationList(BaseModel):
     since: datetime
     until: datetime | None
     consultations: list[Consultation]
+    checkpoint: str | None = Field(
+        default=None,
+        description="The latest signed checkpoint of the log (compact JWS), against which the proofs are "
+        "given; check it with the network's keys (GET /hub/keys).",
+    )
 
 
 class AuditEntryView(BaseModel):

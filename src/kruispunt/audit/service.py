@@ -1062,6 +1062,9 @@ def consultations(
         entry.deliberation_id,
         entry.legal_context,
         entry.outcome,
+        entry.chain,
+        entry.seq,
+        entry.entry_hash,
     ).where(
         entry.person_insz == insz,
         entry.occurred_at >= _utc(since, "since"),
@@ -1099,6 +1102,9 @@ def consultations(
                 deliberation=row.deliberation_id,
                 legal_context=row.legal_context,
                 outcome=row.outcome,
+                chain=row.chain,
+                seq=row.seq,
+                entry_hash=row.entry_hash,
             )
         )
     return result

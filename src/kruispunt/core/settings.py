@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         le=999,
         description="This hub process's chain in the log (each worker process writes its own chain).",
     )
+    checkpoint_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often the hub (its chain-0 process) signs a checkpoint of the log; 0: never.",
+    )
     hub_prepared: bool = Field(
         default=False,
         description="Set for hub workers: migrations and seeding were done by the process that started them.",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from audit_helpers import PERSON, make_record, varied_record
+from audit_helpers import PERSON, make_record, rewrite_from, varied_record
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -98,3 +98,13 @@ def test_a_bad_ticket_is_400(client: TestClient) -> None:
     answer = client.get("/audit/entries/not-a-ticket/proof")
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "INVALID_TICKET"
+
+
+def test_a_log_that_no_longer_matches_its_checkpoint_gives_no_proof(
+    client: TestClient, chain: list[AuditRecord], audit_engine: Engine, key: SigningKey
+) -> None:
+    create_checkpoint(audit_engine, key)
+    rewrite_from(audit_engine, 2, outcome="TAMPERED")
+    answer = client.get(f"/audit/entries/{chain[5].ticket}/proof")
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "LOG_INCONSISTENT"

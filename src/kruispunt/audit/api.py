@@ -9,6 +9,7 @@ decided by the app that mounts the router, not here.
 from __future__ import annotations
 
 import calendar
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from kruispunt.audit import checkpoints, service
 from kruispunt.audit.schemas import AuditEntryView, ConsultationList
 from kruispunt.core.web import JSONResponse, error_body
 from kruispunt.ids import InvalidIdentifier, validate_insz
+
+log = logging.getLogger("kruispunt.audit")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid INSZ or ticket (JSON error body with the reason)."},
@@ -90,7 +93,11 @@ def make_router(
             if latest is not None:
                 token = latest.token
                 positions = [(c.chain or 0, c.seq or 0) for c in found]
-                proofs = checkpoints.proofs_for(conn, latest, positions)
+                try:
+                    proofs = checkpoints.proofs_for(conn, latest, positions)
+                except checkpoints.CheckpointError as exc:  # the log no longer matches what was signed
+                    log.error("audit: no proofs for a consultation list: %s", exc)
+                    proofs = [None] * len(found)
                 found = [c.model_copy(update={"proof": p}) for c, p in zip(found, proofs, strict=True)]
         body = ConsultationList(insz=number, since=since, until=None, consultations=found, checkpoint=token)
         return JSONResponse(body.model_dump(mode="json"))
@@ -188,7 +195,14 @@ def _checkpoint_routes(
             if found is None:
                 return _not_found("NO_CHECKPOINT", "no such checkpoint (none signed yet?)")
             chain, seq, entry_hash = position
-            proof = checkpoints.proofs_for(conn, found, [(chain, seq)])[0]
+            try:
+                proof = checkpoints.proofs_for(conn, found, [(chain, seq)])[0]
+            except checkpoints.CheckpointError as exc:
+                log.error("audit: no proof for %s: %s", normalised, exc)
+                return JSONResponse(
+                    error_body("LOG_INCONSISTENT", "the log no longer matches its signed checkpoint"),
+                    status_code=409,
+                )
         if proof is None:
             return _not_found(
                 "NOT_YET_CHECKPOINTED",

@@ -20,6 +20,8 @@ The signing key is the KSZ's institution key (``<keys>/<KBO>.pem``, published in
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,6 +197,38 @@ def latest_checkpoint(conn: Connection, keys: KeySet) -> Checkpoint | None:
 # -- proofs -----------------------------------------------------------------------------------------------
 
 
+class _Trees:
+    """The trees of the last few checkpointed chain states, so that a citizen's "who consulted my data"
+    does not reread a whole chain per request. Keyed by (chain, size, signed root): a tree is only ever
+    reused for the very state it was built for, whichever database it came from."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._trees: OrderedDict[tuple[int, int, str], MerkleTree] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, state: ChainState) -> MerkleTree:
+        key = (state.chain, state.size, state.root)
+        with self._lock:
+            tree = self._trees.get(key)
+            if tree is not None:
+                self._trees.move_to_end(key)
+                return tree
+        tree = MerkleTree(chain_leaves(conn, state.chain, state.size))
+        if tree.root().hex() != state.root:
+            raise CheckpointError(
+                f"chain {state.chain}'s first {state.size} entries no longer give the signed root"
+            )
+        with self._lock:
+            self._trees[key] = tree
+            while len(self._trees) > self.size:
+                self._trees.popitem(last=False)
+        return tree
+
+
+_TREES = _Trees()
+
+
 def inclusion_proof(conn: Connection, checkpoint: Checkpoint, chain: int, seq: int) -> dict[str, Any]:
     """The proof that entry (``chain``, ``seq``) is in ``checkpoint``; :class:`ProofError` if it is newer."""
     proof = proofs_for(conn, checkpoint, [(chain, seq)])[0]
@@ -308,17 +342,14 @@ def proofs_for(
     conn: Connection, checkpoint: Checkpoint, positions: Sequence[tuple[int, int]]
 ) -> list[dict[str, Any] | None]:
     """Inclusion proofs of several entries against one checkpoint (``None`` for an entry newer than it);
-    each chain's tree is built once."""
-    trees: dict[int, MerkleTree] = {}
+    each chain's tree is built once and kept for the next requests (see :class:`_Trees`)."""
     proofs: list[dict[str, Any] | None] = []
     for chain, seq in positions:
         state = checkpoint.state(chain)
         if not 1 <= seq <= state.size:
             proofs.append(None)
             continue
-        if chain not in trees:
-            trees[chain] = MerkleTree(chain_leaves(conn, chain, state.size))
-        tree = trees[chain]
+        tree = _TREES.get(conn, state)
         proofs.append(
             {
                 "checkpoint": checkpoint.id,

@@ -84,10 +84,33 @@ def _bodies(path: Path, requester_kbo: str, inszs: list[str]) -> None:
             fh.write(json.dumps(body).encode() + b"\n")
 
 
+SIGNED_BODIES = 60_000
+"""Pre-signed requests for the signed phase: more than the hub answers in the run (each is used once)."""
+
+
+def _signed_bodies(data_dir: Path, bodies: Path, files: dict[Path, int]) -> None:
+    """``<signature>\t<body>`` lines, each body signed once by the requesting institution's key."""
+    from kruispunt.network import KSZ
+    from kruispunt.trust.ca import NetworkCA
+    from kruispunt.trust.envelopes import sign
+
+    ca = NetworkCA.open(data_dir / "trust")
+    plain = [line for line in bodies.read_bytes().splitlines() if line]
+    requester = json.loads(plain[0])["informationCustomer"]["customerIdentification"]["cbeNumber"]
+    identity = ca.issue(requester, "benchmark requester")
+    ca.save(ca.issue(KSZ, "KSZ"))
+    for path, count in files.items():
+        with path.open("wb") as fh:
+            for k in range(count):
+                body = plain[k % len(plain)]
+                signature = sign(body, identity, method="POST", path="/hub/messages")
+                fh.write(signature.encode() + b"\t" + body + b"\n")
+
+
 def _load(url: str, bodies: Path, seconds: float, concurrency: int) -> dict[str, Any]:
     """Closed-loop load: wrk (C, Debian package) when installed — it leaves the CPU to what is measured —
     else the Python load generator in ``loadgen.py``."""
-    if shutil.which("wrk"):
+    if shutil.which("wrk") and bodies.suffix != ".signed":  # the wrk script sends no per-body header
         out = subprocess.run(
             [
                 "wrk",
@@ -158,6 +181,20 @@ def run(*, seconds: float, concurrency: int, workers: int = 1) -> dict[str, Any]
             _load(f"http://127.0.0.1:{hub_port}/hub/messages", bodies, warm, concurrency)
             baseline = _load(f"http://127.0.0.1:{proxy_port}/hub/messages", bodies, seconds, concurrency)
             measured = _load(f"http://127.0.0.1:{hub_port}/hub/messages", bodies, seconds, concurrency)
+            # the same hub, restarted with a network CA and signatures required: every request signed by
+            # its institution (pre-signed, each once: a second use would be a replay) and verified, every
+            # answer signed by the hub
+            stop([hub], timeout=20)
+            procs.remove(hub)
+            warm_file, signed_file = data_dir / "warm.signed", data_dir / "measure.signed"
+            _signed_bodies(data_dir, bodies, {warm_file: 4_000, signed_file: SIGNED_BODIES})
+            hub = start_service(
+                "hub", hub_port, {**env, "KRUISPUNT_SIGNATURES": "required"}, "--workers", str(workers)
+            )
+            procs.append(hub)
+            wait_health(f"http://127.0.0.1:{hub_port}", hub)
+            _load(f"http://127.0.0.1:{hub_port}/hub/messages", warm_file, warm, concurrency)
+            signed = _load(f"http://127.0.0.1:{hub_port}/hub/messages", signed_file, seconds, concurrency)
         finally:
             stop(procs, timeout=20)
         log_check = _verify_log(data_dir)
@@ -169,6 +206,13 @@ def run(*, seconds: float, concurrency: int, workers: int = 1) -> dict[str, Any]
         "baseline_p50_ms": round(baseline["p50_ms"], 2),
         "baseline_p99_ms": round(baseline["p99_ms"], 2),
         "ratio": round(measured["msgs_per_s"] / baseline["msgs_per_s"], 3) if baseline["msgs_per_s"] else 0.0,
+        "signed_msgs_per_s": round(signed["msgs_per_s"], 1),
+        "signed_p50_ms": round(signed["p50_ms"], 2),
+        "signed_p99_ms": round(signed["p99_ms"], 2),
+        "signed_ratio": round(signed["msgs_per_s"] / measured["msgs_per_s"], 3)
+        if measured["msgs_per_s"]
+        else 0.0,
+        "signed_statuses": signed["statuses"],
         "hub_statuses": measured["statuses"],
         "baseline_statuses": baseline["statuses"],
         "errors": measured["errors"] + baseline["errors"],
@@ -201,6 +245,7 @@ def report(result: dict[str, Any], *, as_json: bool) -> None:
         summary=(
             f"hub {result['msgs_per_s']} msg/s (p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms); "
             f"baseline {result['baseline_msgs_per_s']} msg/s; ratio {result['ratio']}; "
+            f"signed {result['signed_msgs_per_s']} msg/s, signed_ratio {result['signed_ratio']}; "
             f"log {result['log_entries']} entries, intact={result['log_intact']}"
         ),
     )

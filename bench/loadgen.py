@@ -1,6 +1,8 @@
 """A closed-loop load generator: N concurrent clients post for S seconds; counts and latencies.
 
-Run as its own process so that it does not share an event loop with what it measures.
+Run as its own process so that it does not share an event loop with what it measures. A line of the
+bodies file is a JSON body, or ``<signature>\t<JSON body>`` for a signed envelope (sent with its
+``X-Kruispunt-Signature`` header).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import aiohttp
 
 from bench_common import post_json
+
+SIGNATURE_HEADER = "X-Kruispunt-Signature"
 
 
 async def _run(
@@ -31,9 +35,13 @@ async def _run(
             i = offset
             while time.perf_counter() < deadline:
                 body = bodies[i % len(bodies)]
+                sent = headers
+                if not body.startswith(b"{"):  # "<signature>\t<body>": a signed envelope
+                    signature, _, body = body.partition(b"\t")
+                    sent = {**(headers or {}), SIGNATURE_HEADER: signature.decode("ascii")}
                 i += concurrency
                 start = time.perf_counter()
-                if not await post_json(session, url, body, statuses, headers):
+                if not await post_json(session, url, body, statuses, sent):
                     errors += 1
                     continue
                 latencies.append(time.perf_counter() - start)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,12 @@ class Settings(BaseSettings):
         ge=0,
         le=999,
         description="This hub process's chain in the log (each worker process writes its own chain).",
+    )
+    signatures: Literal["off", "verify", "required"] = Field(
+        default="verify",
+        description="Signed envelopes at the hub: 'verify' checks a signature when one is sent and refuses a "
+        "bad one; 'required' also refuses an unsigned message; 'off' ignores them. The network CA is read "
+        "from <data_dir>/trust.",
     )
     checkpoint_interval_s: float = Field(
         default=60.0,

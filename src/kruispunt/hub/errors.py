@@ -53,6 +53,15 @@ PERSON_NOT_INTEGRATED = _r(
 PROOF_MISMATCH = _r(
     "35012007", "PROOF_MISMATCH", 403, "the proof of authentication does not match the person"
 )
+UNSIGNED = _r("35012010", "UNSIGNED", 401, "the message must be signed by its sender (X-Kruispunt-Signature)")
+BAD_SIGNATURE = _r("35012011", "BAD_SIGNATURE", 401, "the message's signature does not verify")
+UNTRUSTED_SENDER = _r(
+    "35012012", "UNTRUSTED_SENDER", 403, "the sender's certificate is not valid on the network"
+)
+REPLAYED = _r("35012013", "REPLAYED", 409, "this signed message was already received, or is too old")
+SENDER_MISMATCH = _r(
+    "35012014", "SENDER_MISMATCH", 403, "the message is signed by another institution than the one it names"
+)
 DIRECTORY_REFUSED = _r("32001001", "DIRECTORY_REFUSED", 422, "the reference directory refused the operation")
 PROVIDER_UNAVAILABLE = _r(
     "33001001", "PROVIDER_UNAVAILABLE", 502, "the authentic source could not be reached"

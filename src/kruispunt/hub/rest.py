@@ -15,6 +15,7 @@ from kruispunt.hub import errors
 from kruispunt.hub.errors import Refusal
 from kruispunt.hub.schemas import ConsultationRequest, MessageTypeRef, OrganizationIdentification
 from kruispunt.hub.service import Consultation, Hub, Outcome
+from kruispunt.hub.signatures import Signatures
 
 _ADAPTER: TypeAdapter[ConsultationRequest] = TypeAdapter(ConsultationRequest)
 
@@ -150,8 +151,22 @@ def render(c: Consultation, outcome: Outcome, echo: dict[str, Any] | None) -> di
     return answer
 
 
-def _json(body: dict[str, Any], status: int) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def _json(body: dict[str, Any], status: int, hub: Hub | None = None, path: str = "/hub/messages") -> Response:
+    """The JSON answer; signed by the hub (``X-Kruispunt-Signature``) when it holds an identity."""
+    raw = orjson.dumps(body)
+    headers = hub.signatures.reply_headers(raw, method="POST", path=path) if hub is not None else None
+    return Response(raw, status_code=status, media_type="application/json", headers=headers)
+
+
+def _signature_refusal(hub: Hub, request: Request, raw: bytes, c: Consultation) -> Refusal | None:
+    """Why the message's signature is refused (bad, replayed, of another institution …), or ``None``."""
+    verified, reason, diagnostic = hub.signatures.check(
+        request.headers, raw, method="POST", path=request.url.path
+    )
+    if reason is not None:
+        return Refusal(reason, diagnostic or reason.text)
+    mismatch = Signatures.mismatch(verified, c.cbe_number)
+    return Refusal(errors.SENDER_MISMATCH, mismatch) if mismatch is not None else None
 
 
 async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -> Response:
@@ -163,7 +178,7 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
         refusal = Refusal(errors.BODY_TOO_LARGE, f"request body larger than {max_body_bytes} bytes")
         c = Consultation(channel="rest")
         outcome = await hub.refuse(c, refusal, received=received)
-        return _json(render(c, outcome, None), outcome.http_status)
+        return _json(render(c, outcome, None), outcome.http_status, hub)
     try:
         parsed = _ADAPTER.validate_json(raw)
     except ValidationError as exc:
@@ -172,8 +187,12 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
         diagnostic = "the body is not valid JSON" if malformed else validation_diagnostic(exc)
         c = _best_effort(raw)
         outcome = await hub.refuse(c, Refusal(reason, diagnostic), received=received)
-        return _json(render(c, outcome, None), outcome.http_status)
+        return _json(render(c, outcome, None), outcome.http_status, hub)
     c = _to_consultation(parsed)
-    outcome = await hub.consult(c, received=received)
     echo = parsed.informationCustomer.model_dump(mode="json", exclude_none=True)
-    return _json(render(c, outcome, echo), outcome.http_status)
+    unsigned = _signature_refusal(hub, request, raw, c)
+    if unsigned is not None:
+        outcome = await hub.refuse(c, unsigned, received=received)
+        return _json(render(c, outcome, echo), outcome.http_status, hub)
+    outcome = await hub.consult(c, received=received)
+    return _json(render(c, outcome, echo), outcome.http_status, hub)

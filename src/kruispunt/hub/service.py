@@ -27,6 +27,7 @@ from kruispunt.core.settings import Settings
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Reason, Refusal
 from kruispunt.hub.forwarding import Forwarder, ProviderAnswer, merge_data
+from kruispunt.hub.signatures import Signatures, open_signatures
 from kruispunt.ids import InvalidIdentifier, is_valid_insz, validate_insz
 from kruispunt.network import directory
 from kruispunt.network.api import DirectoryExchange, ProofUnavailable
@@ -110,6 +111,7 @@ class Hub:
     audit: AuditWriter
     forwarder: Forwarder
     audit_engine: Engine | None = None
+    signatures: Signatures = field(default_factory=lambda: Signatures("off"))
     counters: dict[str, int] = field(default_factory=dict)
     _reader: directory.DirectoryReader | None = field(default=None, repr=False)
 
@@ -644,6 +646,7 @@ async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
         audit=writer,
         forwarder=forwarder,
         audit_engine=audit_engine,
+        signatures=open_signatures(settings),
     )
     try:
         yield hub

@@ -1,0 +1,117 @@
+"""The hub's side of signed envelopes: check the sender's signature on a message, sign the answer.
+
+Why here and not in the pipeline: the signature covers the exact bytes received, so it is checked by the
+channel that read them, before anything is parsed into a :class:`~kruispunt.hub.service.Consultation`;
+the pipeline only learns which institution the certificate proves, and refuses a message that names
+another one. The answer is signed with the hub's own identity (the KSZ's certificate), over the exact bytes
+sent back, so the institution can prove what the hub answered.
+
+Modes (``KRUISPUNT_SIGNATURES``): ``verify`` — a signature, when sent, must verify (a bad one is
+refused); ``required`` — an unsigned message is refused too; ``off`` — signatures are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+
+from kruispunt.core.settings import Settings
+from kruispunt.hub import errors
+from kruispunt.hub.errors import Reason
+from kruispunt.network import KSZ
+from kruispunt.trust.ca import CRL_FILE, Identity, NetworkCA, TrustError
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign
+
+log = logging.getLogger("kruispunt.hub.signatures")
+
+_REASONS: dict[str, Reason] = {
+    "unsigned": errors.UNSIGNED,
+    "bad_signature": errors.BAD_SIGNATURE,
+    "wrong_route": errors.BAD_SIGNATURE,
+    "untrusted": errors.UNTRUSTED_SENDER,
+    "expired": errors.UNTRUSTED_SENDER,
+    "not_yet_valid": errors.UNTRUSTED_SENDER,
+    "revoked": errors.UNTRUSTED_SENDER,
+    "not_an_institution": errors.UNTRUSTED_SENDER,
+    "bad_subject": errors.UNTRUSTED_SENDER,
+    "stale": errors.REPLAYED,
+    "replayed": errors.REPLAYED,
+}
+
+
+class _RevocationList:
+    """The CA's revocation list, reread when its file changes (a revocation takes effect at once)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime: float | None = None
+        self._crl: x509.CertificateRevocationList | None = None
+
+    def __call__(self) -> x509.CertificateRevocationList | None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return None
+        if mtime != self._mtime:
+            self._crl = x509.load_pem_x509_crl(self.path.read_bytes())
+            self._mtime = mtime
+        return self._crl
+
+
+@dataclass
+class Signatures:
+    mode: str
+    verifier: EnvelopeVerifier | None = None
+    identity: Identity | None = field(default=None, repr=False)
+
+    def check(
+        self, headers: Mapping[str, str], body: bytes, *, method: str, path: str
+    ) -> tuple[VerifiedEnvelope | None, Reason | None, str | None]:
+        """``(verified sender or None, refusal reason or None, diagnostic)`` for one received message."""
+        if self.mode == "off" or self.verifier is None:
+            return None, None, None
+        signature = headers.get(SIGNATURE_HEADER.lower())
+        if signature is None and self.mode != "required":
+            return None, None, None
+        try:
+            return self.verifier.verify(signature, body, method=method, path=path), None, None
+        except TrustError as exc:
+            return None, _REASONS.get(exc.code, errors.BAD_SIGNATURE), exc.message
+
+    @staticmethod
+    def mismatch(verified: VerifiedEnvelope | None, claimed: str | None) -> str | None:
+        """The diagnostic when the message names another institution than the one that signed it."""
+        if verified is None or claimed is None or verified.kbo == claimed:
+            return None
+        return f"the message names {claimed} but is signed by {verified.kbo}"
+
+    def reply_headers(self, body: bytes, *, method: str, path: str) -> dict[str, str]:
+        """The hub's signature over an answer (nothing when the hub holds no identity)."""
+        if self.identity is None or self.mode == "off":
+            return {}
+        return {SIGNATURE_HEADER: sign(body, self.identity, method=method, path=path)}
+
+
+def open_signatures(settings: Settings) -> Signatures:
+    """The hub's signatures from ``<data_dir>/trust``; ``required`` without a CA stops the start-up."""
+    folder = settings.data_dir / "trust"
+    if settings.signatures == "off":
+        return Signatures("off")
+    try:
+        ca = NetworkCA.load(folder)
+    except TrustError as exc:
+        if settings.signatures == "required":
+            raise RuntimeError(f"signatures are required but the network CA cannot be read: {exc}") from exc
+        log.warning("no network CA in %s: signatures are not checked", folder)
+        return Signatures("off")
+    verifier = EnvelopeVerifier(ca.certificate, _RevocationList(folder / CRL_FILE))
+    try:
+        identity: Identity | None = ca.identity(KSZ)
+    except TrustError:
+        log.warning("the hub holds no certificate of the KSZ (%s): its answers are not signed", KSZ)
+        identity = None
+    return Signatures(settings.signatures, verifier, identity)

@@ -212,3 +212,20 @@ def test_code_many_matches_code_and_refuses_bad_items(url: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(code_link_table)).scalar_one() == len(set(many))
     engine.dispose()
+
+
+def test_decoding_in_a_project_named_past_its_limit_is_refused_not_truncated(url: str) -> None:
+    """``/projects/<64 letters>junk/decode`` used to decode in the project of the first 64 letters and answer
+    under the name asked for; it is an unknown project, refused and logged."""
+    long_name = "p" * 64
+    with TestClient(create_app(database_url=url)) as c:
+        assert c.post("/projects", json={"project": long_name, "purpose": "test"}).status_code == 201
+        code = _codes(c, long_name, PEOPLE[:1])[0]
+        decision = {"reference": "27/003", "purpose": "consent", "expires": FUTURE}
+        assert c.post(f"/projects/{long_name}/approvals", json=decision).status_code == 201
+        status, body = _decode(c, long_name + "junk", code, "27/003")
+        assert (status, body["error"]["code"]) == (404, "UNKNOWN_PROJECT")
+        assert PEOPLE[0] not in str(body)
+        assert _decode(c, long_name, code, "27/003")[0] == 200
+        outcomes = [e["outcome"] for e in c.get(f"/projects/{long_name}/decodings").json()["decodings"]]
+        assert outcomes == ["UNKNOWN_PROJECT", "granted"]

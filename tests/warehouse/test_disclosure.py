@@ -27,6 +27,7 @@ from kruispunt.warehouse.disclosure import (
     p_rule_violations,
     perturb,
     protect,
+    protect_together,
     record_keys,
     suppress_hierarchy,
 )
@@ -543,3 +544,36 @@ def test_not_anonymisable() -> None:
     assert issubclass(NotAnonymisable, ValueError)
     with pytest.raises(ValueError, match="hierarchy"):
         generalise(t, quasi_identifiers=["age", "person_id"], hierarchies=hier, k=2)
+
+
+# ------------------------------------------------------------------------------------- protect_together
+
+
+def test_linked_tables_withhold_the_same_cells_and_each_is_safe() -> None:
+    """Households of two persons: persons = 2 × households, cell by cell. Protected one by one, a count of
+    households from 5 to 9 is withheld while its persons (10 to 18) are published: read off by halving."""
+    households = np.array([[40, 6, 25, 11], [31, 52, 18, 12], [22, 19, 60, 14], [15, 12, 8, 30]])
+    meta_h, cells_h = build_cube(households)
+    meta_p, cells_p = build_cube(2 * households)
+    meta_p = TableMeta(id="p", application="household", title="persons", dimensions=meta_h.dimensions)
+    alone_h, alone_p = protect(meta_h, cells_h), protect(meta_p, cells_p)
+    withheld_h = pc.equal(alone_h.column("status"), SUPPRESSED).to_numpy(zero_copy_only=False)
+    withheld_p = pc.equal(alone_p.column("status"), SUPPRESSED).to_numpy(zero_copy_only=False)
+    assert (withheld_h & ~withheld_p).any()  # the leak protect_together closes
+    together_h, together_p = protect_together([(meta_h, cells_h), (meta_p, cells_p)])
+    same_h = pc.equal(together_h.column("status"), SUPPRESSED).to_numpy(zero_copy_only=False)
+    same_p = pc.equal(together_p.column("status"), SUPPRESSED).to_numpy(zero_copy_only=False)
+    assert (same_h == same_p).all()
+    assert (withheld_h <= same_h).all()
+    assert (withheld_p <= same_p).all()
+    assert_safe(meta_h, together_h)
+    assert_safe(meta_p, together_p)
+
+
+def test_protect_together_refuses_tables_over_other_cubes() -> None:
+    meta, cells = build_cube(np.array([[40, 6], [31, 52]]))
+    other_meta, other_cells = build_cube(np.array([[40, 6, 1], [31, 52, 2]]))
+    with pytest.raises(ValueError, match="same cube"):
+        protect_together([(meta, cells), (other_meta, other_cells)])
+    with pytest.raises(ValueError, match="order"):
+        protect_together([(meta, cells), (meta, cells.take(list(reversed(range(cells.num_rows)))))])

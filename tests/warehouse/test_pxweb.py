@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import itertools
 import json
@@ -12,6 +13,8 @@ from typing import Any
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kruispunt.warehouse import pxweb
 from kruispunt.warehouse.api import create_app
@@ -242,3 +245,39 @@ def test_hostile_input_comes_back_only_as_json(client: TestClient) -> None:
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert json.loads(answer.text)["detail"]
     assert client.get("/api/v2/tables/..%2F..%2Fetc%2Fpasswd/data").status_code == 404
+
+
+# ------------------------------------------------------------------------------------------- review fixes
+
+
+@pytest.mark.timeout(60)  # the regular expression it replaces took longer than the age of the universe
+def test_a_wildcard_with_many_stars_is_answered_at_once(client: TestClient) -> None:
+    answer = client.get(DATA, params={"valueCodes[quarter]": "*" * 200 + "Z"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "INVALID_SELECTION"
+    assert client.get(DATA, params={"valueCodes[quarter]": "*" * 200 + "Q?"}).status_code == 200
+    page = client.get("/apps/global/global_position", params={"quarter": "*" * 200 + "Z"})
+    assert page.status_code == 400
+
+
+@given(
+    pattern=st.text(alphabet="ab*?", max_size=8),
+    text=st.text(alphabet="ab*?", max_size=8),
+)
+def test_wildcard_match_agrees_with_fnmatch(pattern: str, text: str) -> None:
+    assert pxweb.wildcard_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"selection": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        json.dumps({"selection": {}}).encode(),
+        json.dumps({"placement": []}).encode(),
+        json.dumps({"placement": {"stub": ""}}).encode(),
+    ],
+)
+def test_odd_post_bodies_are_400_not_500_nor_ignored(client: TestClient, body: bytes) -> None:
+    answer = client.post(DATA, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "INVALID_SELECTION"

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
 
 from kruispunt.coding import service as ttp
 from kruispunt.coding.api import create_app as create_ttp_app
@@ -37,6 +39,8 @@ class Apps:
     ttp: TestClient
     dwh_codes: list[str]
     clock: list[dt.date]
+    engine: Engine
+    extracts: Path
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def apps(fresh_db: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.Mon
             )
         )
         with TestClient(app) as client:
-            yield Apps(client, ttp_client, dwh_codes, clock)
+            yield Apps(client, ttp_client, dwh_codes, clock, engine, tmp_path / "extracts")
     engine.dispose()
 
 
@@ -101,7 +105,7 @@ def test_from_filing_to_the_one_download(apps: Apps, monkeypatch: pytest.MonkeyP
     assert not persons & set(apps.dwh_codes)
     assert not any(re.fullmatch(r"\d{11}", v) or is_valid_insz(v) for v in strings_of(extract))
     # the codes are those the TTP gives the same persons in the request's project
-    project = f"req-{request_id}"
+    project = apps.warehouse.get(f"/research/requests/{request_id}", headers=RESEARCHER).json()["project"]
     again = apps.ttp.post(
         f"/projects/{project}/recode", json={"from_project": PROJECT, "codes": apps.dwh_codes}
     )
@@ -198,3 +202,80 @@ def test_an_expired_authorisation_delivers_nothing(apps: Apps) -> None:
     assert (late.status_code, late.json()["error"]["code"]) == (410, "APPROVAL_EXPIRED")
     other = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers={"X-Researcher": "x"})
     assert other.status_code == 404
+
+
+# ------------------------------------------------------------------------------------------- review fixes
+
+
+def test_an_empty_reviewer_header_reads_no_other_researchers_request(apps: Apps) -> None:
+    base = f"/research/requests/{_file(apps)}"
+    answer = apps.warehouse.get(base, headers={"X-Researcher": "someone.else", "X-Reviewer": ""})
+    assert answer.status_code == 422
+    assert "purpose" not in answer.text
+
+
+def test_a_failed_commit_leaves_no_extract_on_disk(apps: Apps) -> None:
+    request_id = _file(apps)
+    _authorise(apps, request_id)
+
+    def refuse_commit(conn: Any) -> None:
+        raise RuntimeError("the database went away at commit")
+
+    event.listen(apps.engine, "commit", refuse_commit)
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER)
+    finally:
+        event.remove(apps.engine, "commit", refuse_commit)
+    assert not apps.extracts.exists() or not list(apps.extracts.iterdir())
+    assert apps.warehouse.get(f"/research/requests/{request_id}", headers=RESEARCHER).json()["state"] == (
+        "authorised"
+    )
+    again = apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER)
+    assert again.status_code == 200, again.text
+    assert again.json()["file"] == f"request-{request_id}.parquet"
+    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    assert download.headers["content-disposition"] == f'attachment; filename="request-{request_id}.parquet"'
+    assert len(list(apps.extracts.iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(200, text="<html>proxy error</html>"),
+        httpx.Response(200, json=["not", "an", "object"]),
+        httpx.Response(200, json={"codes": "abc"}),
+    ],
+)
+def test_a_bad_ttp_answer_is_a_refusal_not_a_500(reply: httpx.Response) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/projects":
+            return httpx.Response(201, json={"project": "p"})
+        return reply
+
+    recode = http_recoder(httpx.Client(transport=httpx.MockTransport(answer), base_url="http://ttp"))("p")
+    with pytest.raises(requests_api.requests.RequestError) as refused:
+        recode(["a", "b", "c"])
+    assert refused.value.code == "TTP_FAILED"
+
+
+def test_a_leftover_project_at_the_ttp_does_not_give_its_codes_to_a_new_request(apps: Apps) -> None:
+    """A warehouse database started afresh hands out request 1 again; the TTP still has the earlier
+    ``req-1`` project: the new request must not get that project's codes (they link to the old extract)."""
+    old = apps.ttp.post("/projects", json={"project": "req-1", "purpose": "an earlier warehouse"})
+    assert old.status_code == 201
+    old_codes = set(
+        apps.ttp.post(
+            "/projects/req-1/recode", json={"from_project": PROJECT, "codes": apps.dwh_codes}
+        ).json()["codes"]
+    )
+    request_id = _file(apps)
+    assert request_id == 1
+    _authorise(apps, request_id)
+    assert (
+        apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER).status_code == 200
+    )
+    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    persons = set(pq.read_table(io.BytesIO(download.content)).column("person_id").to_pylist())
+    assert persons
+    assert not persons & old_codes

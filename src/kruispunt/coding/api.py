@@ -15,6 +15,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -76,6 +77,17 @@ class DecodeIn(BaseModel):
     reason: str = Field(max_length=2000)
     approval: str | None = Field(default=None, max_length=32)
     requested_by: str = Field(min_length=1, max_length=64)
+
+
+def codes_of(answer: httpx.Response) -> list[object] | None:
+    """For the TTP's clients: the ``codes`` list of a :class:`CodesOut` answer, or None if the answer is not
+    such a JSON object (a proxy's error page, a truncated body)."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    codes = body.get("codes") if isinstance(body, dict) else None
+    return codes if isinstance(codes, list) else None
 
 
 def _refusal(exc: service.CodingError) -> Response:
@@ -169,7 +181,7 @@ def create_app(
             try:
                 insz = service.decode_logged(
                     conn,
-                    project=project[:64],
+                    project=project,
                     code_value=body.code,
                     requested_by=body.requested_by,
                     reason=body.reason,

@@ -311,6 +311,8 @@ def decode(
     """The INSZ behind a code, under an approval in force for the project (callers go through
     :func:`decode_logged`, which logs every request)."""
     today = today or _now().date()
+    if not PROJECT_NAME.match(project):
+        raise CodingError("UNKNOWN_PROJECT", f"no project {project[:64]!r}")
     if not reason.strip():
         raise CodingError("NO_REASON", "a decoding needs a reason")
     if approval is None:

@@ -11,7 +11,6 @@ and answers an Arrow IPC stream. The warehouse never receives an INSZ; a househo
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +19,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from kruispunt.coding import arrow as arrow_codes
+from kruispunt.coding.api import codes_of
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Refusal
 from kruispunt.hub.service import Consultation, Hub, Outcome
@@ -27,8 +27,6 @@ from kruispunt.network.catalogue import FieldFilter
 from kruispunt.network.registry import Institution, UnknownInstitution
 from kruispunt.sources.extracts import read_arrow
 from kruispunt.warehouse.schemas import PROJECT, RAW_EMPLOYERS, RAW_FILES, RAW_PERSONS
-
-log = logging.getLogger("kruispunt.hub.extracts")
 
 EXTRACT_TIMEOUT_S = 600.0
 """How long a source may take to build a quarter's extract, and the TTP to code it."""
@@ -79,8 +77,8 @@ class Coder:
                 raise Refusal(
                     errors.PROVIDER_BAD_REPLY, f"trusted third party answered HTTP {response.status_code}"
                 )
-            got = response.json().get("codes")
-            if not isinstance(got, list) or len(got) != len(chunk):
+            got = codes_of(response)
+            if got is None or len(got) != len(chunk):
                 raise Refusal(errors.PROVIDER_BAD_REPLY, "trusted third party sent a bad list of codes")
             codes.extend(str(c) for c in got)
         return codes
@@ -105,9 +103,10 @@ def _restrict(table: pa.Table, allowed: set[str]) -> pa.Table:
 async def _code_table(client: httpx.AsyncClient, coder: Coder, table: pa.Table) -> pa.Table:
     """Every INSZ (and household number) replaced by its code at the trusted third party."""
     inszs = arrow_codes.distinct_inszs(table)
-    if not inszs:
-        return table
-    return arrow_codes.apply_codes(table, inszs, await coder.code(client, inszs))
+    # even with no INSZ to code (all emptied by the deliberation, or none): the household numbers must go
+    # and the columns must carry their coded names
+    codes = await coder.code(client, inszs) if inszs else []
+    return arrow_codes.apply_codes(table, inszs, codes)
 
 
 async def extract(hub: Hub, coder: Coder, request: ExtractRequest) -> ExtractResult:
@@ -199,4 +198,6 @@ async def _fetch(
         table = read_arrow(response.content)
         return table.cast(schema)
     except (pa.ArrowException, ValueError) as exc:
-        raise Refusal(errors.PROVIDER_BAD_REPLY, f"{kbo} sent a bad extract: {exc}") from None
+        # the type only: Arrow's messages quote the offending values, which may be INSZ, and a refusal's
+        # text is logged and answered to the warehouse
+        raise Refusal(errors.PROVIDER_BAD_REPLY, f"{kbo} sent a bad extract ({type(exc).__name__})") from None

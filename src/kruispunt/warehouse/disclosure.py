@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,8 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kruispunt.warehouse.schemas import SUPPRESSED, TOTAL, TableMeta, cells_schema
-
-log = logging.getLogger("kruispunt.warehouse.disclosure")
 
 __all__ = [
     "DEFAULT_PERTURBATION",
@@ -48,10 +45,12 @@ __all__ = [
     "dominance_violations",
     "generalise",
     "k_anonymity",
+    "keep_hierarchy",
     "municipality_hierarchy",
     "p_rule_violations",
     "perturb",
     "protect",
+    "protect_together",
     "record_keys",
     "suppress_hierarchy",
 ]
@@ -274,6 +273,50 @@ def protect(
     status = pc.if_else(pa.array(row_suppressed), pa.scalar(SUPPRESSED, pa.string()), old_status)
     columns = [cells.column(d.code).cast(pa.string()) for d in meta.dimensions]
     return pa.Table.from_arrays([*columns, value, status], schema=schema)
+
+
+def protect_together(
+    tables: Sequence[tuple[TableMeta, pa.Table]], *, min_frequency: int = 10, zeros_safe: bool = True
+) -> list[pa.Table]:
+    """:func:`protect` for tables over the same cube whose cells determine each other (one cell of one
+    table is a function of the same cell of another, e.g. persons = 2 × households of two persons): the
+    same cells are withheld in all of them, and each table is protected on its own with those cells.
+
+    Why: protected one by one, a cell withheld in one table would be read off the other, where it may be
+    published. Each round protects every table with the union of what the others withhold, until the
+    patterns agree (suppression only grows, so this ends).
+    """
+    if not tables:
+        return []
+    first_meta, first_cells = tables[0]
+    keys = [d.code for d in first_meta.dimensions]
+    for meta, cells in tables[1:]:
+        if [(d.code, d.codes()) for d in meta.dimensions] != [
+            (d.code, d.codes()) for d in first_meta.dimensions
+        ]:
+            raise ValueError(f"tables {first_meta.id!r} and {meta.id!r} are not over the same cube")
+        if not cells.select(keys).equals(first_cells.select(keys)):
+            raise ValueError(f"tables {first_meta.id!r} and {meta.id!r} list their cells in another order")
+    withheld = np.zeros(first_cells.num_rows, dtype=bool)
+    while True:
+        marked = [
+            cells.set_column(
+                cells.schema.get_field_index("status"),
+                "status",
+                pc.if_else(pa.array(withheld), pa.scalar(SUPPRESSED, pa.string()), cells.column("status")),
+            )
+            for _, cells in tables
+        ]
+        protected = [
+            protect(meta, cells, min_frequency=min_frequency, zeros_safe=zeros_safe)
+            for (meta, _), cells in zip(tables, marked, strict=True)
+        ]
+        union = withheld.copy()
+        for cells in protected:
+            union |= pc.equal(cells.column("status"), SUPPRESSED).to_numpy(zero_copy_only=False)
+        if (union == withheld).all():
+            return protected
+        withheld = union
 
 
 # ------------------------------------------------------------------------------- magnitude tables: rules
@@ -516,6 +559,11 @@ def municipality_hierarchy(to_arrondissement: dict[int, int], to_region: dict[in
         nis: to_region[arr] for nis, arr in to_arrondissement.items() if arr in to_region
     }
     return [_as_string, to_arr, _mapped(region_of_municipality, "region"), _star]
+
+
+def keep_hierarchy() -> Hierarchy:
+    """The value itself (as a string), never generalised: for a column that must stay exact."""
+    return [_as_string]
 
 
 def suppress_hierarchy() -> Hierarchy:

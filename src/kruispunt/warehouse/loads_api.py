@@ -41,13 +41,23 @@ def create_loads_router(
     lock = threading.Lock()
 
     def load(quarter: str) -> LoadOut:
-        with lock:
+        # a second load is refused at once rather than left waiting (a load takes minutes, and a waiting
+        # request would hold a worker thread and time out at its client)
+        if not lock.acquire(blocking=False):
+            raise HTTPException(status_code=409, detail="a load is running; try again when it is done")
+        try:
             metas = service.load_quarter(folders, quarter, fetch=fetch, min_frequency=min_frequency)
             return LoadOut(
                 quarter=quarter, quarters=service.loaded_quarters(folders), tables=[m.id for m in metas]
             )
+        finally:
+            lock.release()
 
-    @router.post("/warehouse/loads", summary="Load a quarter through the network and recompute the tables")
+    @router.post(
+        "/warehouse/loads",
+        summary="Load a quarter through the network and recompute the tables",
+        responses={409: {"description": "another load is running"}, 502: {"description": "the load failed"}},
+    )
     async def post_load(body: LoadIn) -> LoadOut:
         try:
             return await run_in_threadpool(load, body.quarter)

@@ -82,6 +82,29 @@ def _position(dim: Dimension, code: str) -> int:
     return codes.index(code)
 
 
+def wildcard_match(pattern: str, text: str) -> bool:
+    """Whether ``text`` matches ``pattern`` as a whole, ``*`` any characters and ``?`` one character.
+
+    Why not a regular expression: ``.*`` repeated is matched by backtracking, so a selection such as
+    ``********************Z`` held a worker for a minute per code. This greedy matcher with one back-up point
+    takes at most ``len(pattern) * len(text)`` steps.
+    """
+    p = t = 0
+    star, resume = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] in ("?", text[t]) and pattern[p] != "*":
+            p, t = p + 1, t + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume = p, t
+            p += 1
+        elif star >= 0:
+            p, resume = star + 1, resume + 1
+            t = resume
+        else:
+            return False
+    return all(c == "*" for c in pattern[p:])
+
+
 def expand_codes(dim: Dimension, expressions: Sequence[str]) -> list[str]:
     """The codes of ``dim`` chosen by PxWeb selection expressions, in the dimension's order.
 
@@ -121,13 +144,7 @@ def expand_codes(dim: Dimension, expressions: Sequence[str]) -> list[str]:
                     )
                 chosen.update(codes[lo : hi + 1])
         elif "*" in expression or "?" in expression:
-            pattern = re.compile(
-                "^"
-                + "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in expression)
-                + "$",
-                re.DOTALL,
-            )
-            chosen.update(c for c in codes if pattern.match(c))
+            chosen.update(c for c in codes if wildcard_match(expression, c))
         elif "(" in expression and expression.endswith(")"):
             raise InvalidSelection(
                 f"unknown selection expression {expression!r}; use top(), bottom(), from(), to() or range()"
@@ -335,9 +352,12 @@ def parse_body_selection(body: bytes) -> DataRequest:
         data = json.loads(body or b"{}")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidSelection(f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidSelection("the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidSelection("the request body must be a JSON object with a 'selection' list")
-    items = data.get("selection") or []
+    items = data.get("selection")
+    items = [] if items is None else items
     if not isinstance(items, list):
         raise InvalidSelection("'selection' must be a list of {variableCode, valueCodes}")
     selection: dict[str, list[str]] = {}
@@ -352,10 +372,12 @@ def parse_body_selection(body: bytes) -> DataRequest:
         if item.get("codelist"):
             raise InvalidSelection("code lists are not available for these tables")
         selection.setdefault(item["variableCode"], []).extend(codes)
-    placement = data.get("placement") or {}
+    placement = data.get("placement")
+    placement = {} if placement is None else placement
     if not isinstance(placement, dict):
         raise InvalidSelection("'placement' must be an object with 'stub' and 'heading' lists")
-    stub, heading = placement.get("stub") or [], placement.get("heading") or []
+    stub, heading = placement.get("stub", []), placement.get("heading", [])
+    stub, heading = [] if stub is None else stub, [] if heading is None else heading
     if not all(isinstance(x, list) and all(isinstance(c, str) for c in x) for x in (stub, heading)):
         raise InvalidSelection("'placement.stub' and 'placement.heading' must be lists of variable codes")
     return DataRequest(selection, tuple(stub), tuple(heading))

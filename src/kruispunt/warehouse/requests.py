@@ -21,8 +21,10 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+import secrets
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -325,10 +327,12 @@ def file_request(
     key = result.inserted_primary_key
     assert key is not None
     request_id = int(key[0])
+    # the coding project at the TTP: not the id alone, which a new warehouse database would hand out again,
+    # and the TTP would then give its codes (the earlier extract's) to another researcher
     conn.execute(
         update(research_request_table)
         .where(research_request_table.c.id == request_id)
-        .values(project=f"req-{request_id}")
+        .values(project=f"req-{request_id}-{secrets.token_hex(6)}")
     )
     _event(
         conn,
@@ -457,13 +461,21 @@ def _population_mask(table: pa.Table, population: Mapping[str, Any]) -> pa.Array
     return pc.fill_null(combined, False)
 
 
+def _hierarchy(column: str) -> disclosure.Hierarchy:
+    if column == "quarter":
+        # never generalised: a person has one row per quarter, so only within one quarter does a class of
+        # k rows hold k persons (with the quarter starred, one person's k quarters would make a class)
+        return disclosure.keep_hierarchy()
+    return disclosure.age_hierarchy() if column == "age" else disclosure.suppress_hierarchy()
+
+
 def anonymise(table: pa.Table, *, k: int) -> disclosure.Generalised:
     """The anonymous release of ``table``: every column is a quasi-identifier (an extract has nothing else),
-    ``age`` generalised by bands, the others by suppression; refused when k cannot be reached."""
+    ``age`` generalised by bands, ``quarter`` kept, the others by suppression; refused when k cannot be
+    reached. The rows come sorted by their values: the snapshot's order (the sources' INSZ order, that is
+    birth dates) would tell more than the generalised values, and link one person's rows across quarters."""
     quasi = list(table.column_names)
-    hierarchies = {
-        q: disclosure.age_hierarchy() if q == "age" else disclosure.suppress_hierarchy() for q in quasi
-    }
+    hierarchies = {q: _hierarchy(q) for q in quasi}
     try:
         released = disclosure.generalise(
             table,
@@ -476,7 +488,7 @@ def anonymise(table: pa.Table, *, k: int) -> disclosure.Generalised:
         raise RequestError("NOT_ANONYMISABLE", f"the extract cannot be made {k}-anonymous: {exc}") from exc
     if released.table.num_rows and disclosure.k_anonymity(released.table, quasi) < k:
         raise RequestError("NOT_ANONYMISABLE", f"the extract is not {k}-anonymous after generalisation")
-    return released
+    return replace(released, table=released.table.sort_by([(q, "ascending") for q in quasi]))
 
 
 def produce_extract(
@@ -525,6 +537,8 @@ def produce_extract(
         mapping = dict(zip(unique, codes, strict=True))
         person = pa.array([mapping[p] for p in own], type=pa.string())
         extract = pa.Table.from_arrays([person, *table.select(wanted).columns], names=["person_id", *wanted])
+        # sorted by the project's codes: the snapshot's order is the sources' INSZ order (birth dates)
+        extract = extract.sort_by([("person_id", "ascending"), ("quarter", "ascending")])
         detail = {"project": request.project, "persons": len(unique)}
         event = "coded"
     else:
@@ -533,11 +547,17 @@ def produce_extract(
         detail = {"k": released.k, "levels": released.levels, "suppressed_rows": released.suppressed_rows}
         event = "anonymised"
     extracts_dir.mkdir(parents=True, exist_ok=True)
-    path = (extracts_dir / f"request-{request_id}.parquet").resolve()
+    # a name of its own per attempt: an attempt that fails (here, or its commit in the caller: see
+    # :func:`extract_file_removed_on_failure`) removes its own file, never the one another attempt recorded
+    path = (extracts_dir / f"request-{request_id}-{secrets.token_hex(8)}.parquet").resolve()
     partial = path.with_suffix(".partial")
-    pq.write_table(extract, partial)
-    digest = hashlib.sha256(partial.read_bytes()).hexdigest()
-    os.replace(partial, path)
+    try:
+        pq.write_table(extract, partial)
+        digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     try:
         at = now or _now()
         conn.execute(
@@ -563,10 +583,29 @@ def produce_extract(
             detail=detail,
             now=at,
         )
-    except Exception:
+    except BaseException:
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+def extract_name(request_id: int) -> str:
+    """The file name an extract is delivered under (the stored file's name also carries an attempt tag)."""
+    return f"request-{request_id}.parquet"
+
+
+@contextmanager
+def extract_file_removed_on_failure() -> Iterator[list[Path]]:
+    """Around the transaction of :func:`produce_extract`: append the path it returns to the list; if the
+    block fails afterwards (the commit included), the file is removed, so that no extract of personal data
+    stays on disk without the record that lets :func:`expire` destroy it."""
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _own(row: Row[Any], researcher: str) -> None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.responses import Response
 
+from kruispunt.coding.api import codes_of
 from kruispunt.core.web import JSONResponse, error_body
 from kruispunt.warehouse import requests
 from kruispunt.warehouse.schemas import PROJECT
@@ -104,8 +105,8 @@ def http_recoder(client: httpx.Client, *, from_project: str = PROJECT) -> Recode
                         raise requests.RequestError(
                             "TTP_FAILED", f"the TTP refused to recode: {answer.text[:500]}"
                         )
-                    got = answer.json().get("codes")
-                    if not isinstance(got, list) or len(got) != len(chunk):
+                    got = codes_of(answer)
+                    if got is None or len(got) != len(chunk):
                         raise requests.RequestError("TTP_FAILED", "the TTP sent a bad list of codes")
                     result.extend(str(c) for c in got)
             except httpx.HTTPError as exc:
@@ -162,8 +163,8 @@ def create_requests_router(
     @router.get("/requests/{request_id}", summary="A request (its researcher, or a reviewer)")
     def read(
         request_id: int = _ID,
-        x_researcher: str | None = Header(default=None, max_length=64),
-        x_reviewer: str | None = Header(default=None, max_length=64),
+        x_researcher: str | None = Header(default=None, min_length=1, max_length=64),
+        x_reviewer: str | None = Header(default=None, min_length=1, max_length=64),
     ) -> Response:
         def work(conn: Any) -> requests.ResearchRequest:
             found = requests.get_request(conn, request_id=request_id)
@@ -221,20 +222,29 @@ def create_requests_router(
 
     @router.post("/requests/{request_id}/extract", summary="Produce the extract of an authorised request")
     def produce(request_id: int = _ID, x_reviewer: str = Header(min_length=1, max_length=64)) -> Response:
-        def work(conn: Any) -> dict[str, Any]:
-            path = requests.produce_extract(
-                conn,
-                request_id=request_id,
-                snapshot_dir=snapshot_dir,
-                extracts_dir=extracts_dir,
-                recode=recoder(f"req-{request_id}") if recoder else None,
-                today=today(),
-                operator=x_reviewer,
-                k=k,
-            )
-            return {"request": request_id, "state": "extracted", "file": path.name}
+        """The file is written inside the transaction; if the commit fails, it is removed again."""
+        with requests.extract_file_removed_on_failure() as written:
 
-        return step(work)
+            def work(conn: Any) -> dict[str, Any]:
+                project = requests.get_request(conn, request_id=request_id).project
+                path = requests.produce_extract(
+                    conn,
+                    request_id=request_id,
+                    snapshot_dir=snapshot_dir,
+                    extracts_dir=extracts_dir,
+                    recode=recoder(project) if recoder else None,
+                    today=today(),
+                    operator=x_reviewer,
+                    k=k,
+                )
+                written.append(path)
+                return {
+                    "request": request_id,
+                    "state": "extracted",
+                    "file": requests.extract_name(request_id),
+                }
+
+            return step(work)
 
     @router.get(
         "/requests/{request_id}/extract",
@@ -251,7 +261,9 @@ def create_requests_router(
             return Response(
                 path.read_bytes(),
                 media_type="application/vnd.apache.parquet",
-                headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
+                headers={
+                    "Content-Disposition": f'attachment; filename="{requests.extract_name(request_id)}"'
+                },
             )
 
         return step(work)

@@ -25,7 +25,6 @@ exact PERSON_QUARTER schema. A quarter is written into a temporary folder and re
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import shutil
 import uuid
 from pathlib import Path
@@ -35,7 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kruispunt.warehouse import catalogue, nomenclature
-from kruispunt.warehouse.schemas import EXTRACTS, PERSON_QUARTER, QUARTER_PATTERN
+from kruispunt.warehouse.extract import quarter_bounds
+from kruispunt.warehouse.schemas import EXTRACTS, PERSON_QUARTER
 
 EU_COUNTRIES = (
     *("AT", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE"),
@@ -210,17 +210,6 @@ LEFT JOIN emp e ON e.employer_kbo = m.employer_kbo
 
 QUERIES: dict[str, str] = {"snapshot": SNAPSHOT_SQL}
 """Every SQL statement of this module (the portability test transpiles each)."""
-
-
-def quarter_bounds(quarter: str) -> tuple[dt.date, dt.date]:
-    """First and last day of ``2024Q4``-style quarter."""
-    m = QUARTER_PATTERN.match(quarter)
-    if not m:
-        raise ValueError(f"not a quarter label: {quarter!r} (expected e.g. 2024Q4)")
-    year, q = int(m.group(1)), int(m.group(2))
-    first = dt.date(year, 3 * q - 2, 1)
-    nxt = dt.date(year + 1, 1, 1) if q == 4 else dt.date(year, 3 * q + 1, 1)
-    return first, nxt - dt.timedelta(days=1)
 
 
 def refnis_table() -> pa.Table:

@@ -31,8 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kruispunt.warehouse import catalogue
+from kruispunt.warehouse.extract import quarter_bounds
 from kruispunt.warehouse.schemas import QUARTER_PATTERN, TOTAL, Dimension, TableMeta, cells_schema
-from kruispunt.warehouse.snapshot import quarter_bounds
 
 FACTS_SQL = f"""
 SELECT
@@ -193,6 +193,11 @@ TABLES: tuple[TableDef, ...] = (
         base="long_mobility",
     ),
 )
+
+LINKED: tuple[tuple[str, ...], ...] = (("household_persons", "household_count"),)
+"""Tables over the same cube whose cells determine each other, so they are protected together (the same
+cells withheld in each): in a household-size class of one size, persons = size × households, so a count of
+households withheld alone would be read off the persons published in the other table."""
 
 
 def table_sql(table: TableDef) -> str:

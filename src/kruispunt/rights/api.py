@@ -40,6 +40,7 @@ from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app, error_body
 from kruispunt.ids import InvalidIdentifier, validate_enterprise_number, validate_insz
 from kruispunt.mutations.schemas import CHANGE_ADAPTER
+from kruispunt.network import KSZ
 from kruispunt.rights import SERVICE, service
 from kruispunt.rights.definitions import Definitions, load_definitions
 from kruispunt.rights.errors import RightsError
@@ -47,7 +48,6 @@ from kruispunt.rights.models import applied_change_table, entitlement_table
 
 log = logging.getLogger(__name__)
 
-KSZ = "0244640631"
 """The institution the rights engine receives its changes as (the KSZ, under the GSS authorisation)."""
 MATCHING_CONTEXT = "KSZ:GSS_MATCHING"
 

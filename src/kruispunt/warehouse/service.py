@@ -24,6 +24,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from kruispunt.network import KSZ
 from kruispunt.sources.extracts import read_arrow
 from kruispunt.warehouse import disclosure, published, snapshot, statistics
 from kruispunt.warehouse.extract import DATASETS
@@ -31,7 +32,6 @@ from kruispunt.warehouse.schemas import EXTRACTS, QUARTER_PATTERN, TableMeta
 
 log = logging.getLogger("kruispunt.warehouse")
 
-KSZ = "0244640631"
 """The KSZ manages the warehouse: it is the requester of deliberation 24/014."""
 
 LEGAL_CONTEXT = "KSZ:DWH"

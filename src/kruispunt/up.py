@@ -147,8 +147,24 @@ def _portal_app(settings: Settings) -> object:
     folder = settings.data_dir / "portal"
     routers = area_routers(AreaContext(service_urls=urls, data_dir=folder, roles=read_roles(folder)))
     return create_portal(
-        service_urls=urls, start_login=login.start_login, finish_login=login.finish_login, routers=routers
+        service_urls=urls,
+        start_login=login.start_login,
+        finish_login=login.finish_login,
+        routers=routers,
+        signer=_ksz_identity(settings),
     )
+
+
+def _ksz_identity(settings: Settings) -> object:
+    """The KSZ's key and certificate, with which the portal signs its messages to the hub (None when
+    the network has no CA: the hub then does not check signatures either)."""
+    from kruispunt.network import KSZ
+    from kruispunt.trust.ca import TrustError, load_identity
+
+    try:
+        return load_identity(settings.data_dir / "trust", KSZ)
+    except TrustError:
+        return None
 
 
 def serve_service(
@@ -297,22 +313,62 @@ def _write_logins(settings: Settings, *, persons: int, seed: int) -> None:
     from kruispunt.idp.seed import write_people
     from kruispunt.portal.roles import write_roles
     from kruispunt.simulate import generate_population
+    from kruispunt.simulate.employers import generate_employers
+    from kruispunt.simulate.lives import employer_count
 
     logins = write_people(settings.data_dir / "idp", generate_population(min(persons, 2000), seed))
     examples = settings.data_dir / "examples"
     examples.mkdir(parents=True, exist_ok=True)
     lines = [f"{x.username}\t{x.password}\t{x.insz}\t{x.name}" for x in logins]
     operator, reviewer = logins[-1], logins[-2]
-    write_roles(settings.data_dir / "portal", operators=[operator.insz], reviewers=[reviewer.insz])
+    # two employers of the seeded repertory (the same table seed_network loaded): the first is an employer,
+    # the second acts as a social secretariat; each has one development login as legal representative
+    employer, secretariat = (str(k) for k in generate_employers(seed, employer_count(persons)).kbo[:2])
+    employer_rep, secretariat_rep = logins[1], logins[2]
+    write_roles(
+        settings.data_dir / "portal",
+        operators=[operator.insz],
+        reviewers=[reviewer.insz],
+        legal_representatives={employer: [employer_rep.insz], secretariat: [secretariat_rep.insz]},
+    )
     (examples / "logins.txt").write_text(
         "# development logins of the portal: username, password (level 200), INSZ, name\n"
         f"# network operator: {operator.username}; reviewer of research requests: {reviewer.username}\n"
+        f"# legal representative of employer {employer}: {employer_rep.username}\n"
+        f"# legal representative of social secretariat {secretariat}: {secretariat_rep.username}\n"
         + "\n".join(lines)
         + "\n",
         encoding="utf-8",
     )
     print(
         f"portal: {len(logins)} development logins in {examples / 'logins.txt'}", file=sys.stderr, flush=True
+    )
+
+
+def _issue_certificates(settings: Settings) -> None:
+    """The development network CA (``<data>/trust``) and a key and certificate for every institution of
+    the registry that has none valid, so that institutions can sign their messages and the hub its
+    answers."""
+    from datetime import UTC, datetime, timedelta
+
+    from kruispunt.network.registry import Registry
+    from kruispunt.trust.ca import NetworkCA, TrustError
+
+    ca = NetworkCA.open(settings.data_dir / "trust")
+    issued = 0
+    for institution in Registry.load_default().institutions():
+        try:
+            current = ca.identity(institution.kbo).certificate
+            if current.not_valid_after_utc > datetime.now(UTC) + timedelta(days=30):
+                continue
+        except TrustError:
+            pass
+        ca.save(ca.issue(institution.kbo, institution.name))
+        issued += 1
+    print(
+        f"trust: network CA in {ca.folder}; {issued} institution certificates issued",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -356,6 +412,7 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
     for line in seeded.summary_lines():
         print(line, file=sys.stderr, flush=True)
     _write_logins(settings, persons=persons, seed=seed)
+    _issue_certificates(settings)
 
     services = (*SOURCE_SERVICES, *OTHER_SERVICES, "hub")
     ports = dict(

@@ -176,7 +176,10 @@ def test_the_hub_app_serves_the_catalogue_and_keys(tmp_path: Path) -> None:
         assert len(listed.json()) == len(CATALOGUE.all())
         assert client.get("/hub/catalogue/family_composition/1").json()["name"] == "family_composition"
         assert client.get("/hub/catalogue/family_composition/2").status_code == 404
-        assert client.get("/hub/keys").json() == public_jwks([key])
+        # the KSZ's key, which signs the log's checkpoints, is created by the hub and published beside it
+        published = {k["kid"]: k for k in client.get("/hub/keys").json()["keys"]}
+        assert published[key.kid] == public_jwks([key])["keys"][0]
+        assert set(published) == {key.kid, "0244640631:1"}
         # the network package's catalogue route is still there
         old = client.get("/network/message-types")
         assert old.status_code == 200

@@ -34,6 +34,8 @@ COMPONENTS: dict[str, str] = {
     "coding": "kruispunt.coding",
     # the statistical warehouse: research requests, their steps, the extracts delivered
     "warehouse": "kruispunt.warehouse",
+    # the portal: the enterprises' access managers, user roles, their log, the submissions sent through it
+    "portal": "kruispunt.portal",
 }
 
 

@@ -25,7 +25,7 @@ from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import create_service_app
-from kruispunt.employers import SERVICE, dimona_api, dmfa_api, drs_api, service
+from kruispunt.employers import SERVICE, career_api, dimona_api, dmfa_api, drs_api, service
 from kruispunt.employers.context import EmployersContext
 from kruispunt.employers.delivery import DeliveryWorker, outbox_rows
 from kruispunt.employers.errors import DeclarationRefused, no_declarant
@@ -216,7 +216,7 @@ def create_employers_app(
     )
     app.state.ctx = ctx
     app.state.delivery = worker
-    for make in (mandates_router, dimona_api.router, dmfa_api.router, drs_api.router):
+    for make in (mandates_router, dimona_api.router, dmfa_api.router, drs_api.router, career_api.router):
         app.include_router(make(ctx))
     return app
 

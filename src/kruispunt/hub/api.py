@@ -16,7 +16,10 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from kruispunt.attest.keys import KeySet, SigningKey
 from kruispunt.audit.api import make_router as make_audit_router
+from kruispunt.audit.checkpointer import Checkpointer, log_signing_key
+from kruispunt.audit.stats_api import make_stats_router
 from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app, error_body
 from kruispunt.hub import catalogue_api, extracts, rest, soap_endpoint
@@ -68,14 +71,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert isinstance(value, Mailbox)
         return value
 
+    def checkpoint_keys() -> KeySet:
+        key = state.get("log_key")
+        if key is None:
+            raise RuntimeError("hub not started")
+        assert isinstance(key, SigningKey)
+        return KeySet.of([key])
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with running_hub(settings) as running, running_mailbox(running, settings) as box:
             state["hub"] = running
             state["mailbox"] = box  # batches and asynchronous messages: this process's worker runs them
-            yield
-            state.pop("mailbox", None)
-            state.pop("hub", None)
+            key = state["log_key"] = log_signing_key(settings.data_dir / "keys")
+            checkpointer = None
+            if settings.audit_chain == 0 and settings.checkpoint_interval_s > 0 and running.audit_engine:
+                checkpointer = Checkpointer(running.audit_engine, key, settings.checkpoint_interval_s)
+                checkpointer.start()
+            try:
+                yield
+            finally:
+                if checkpointer is not None:
+                    await checkpointer.stop()
+                state.pop("mailbox", None)
+                state.pop("hub", None)
 
     async def health() -> dict[str, Any]:
         running = state.get("hub")
@@ -186,8 +205,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         make_audit_router(
             lambda: _require(hub().audit_engine),
             institution_name=lambda kbo: i.name if (i := hub().registry.institution(kbo)) else None,
+            checkpoint_keys=checkpoint_keys,
         )
     )
+    app.include_router(make_stats_router(lambda: _require(hub().audit_engine)))
     app.include_router(catalogue_api.make_router(hub, keys_dir=settings.data_dir / "keys"))
     app.state.consultation_handler = lambda request: rest.handle_consultation(
         request, hub(), settings.max_body_bytes

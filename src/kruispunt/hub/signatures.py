@@ -23,7 +23,7 @@ from kruispunt.core.settings import Settings
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Reason
 from kruispunt.network import KSZ
-from kruispunt.trust.ca import CRL_FILE, Identity, NetworkCA, TrustError
+from kruispunt.trust.ca import CA_CERT, CRL_FILE, Identity, TrustError, load_identity
 from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign
 
 log = logging.getLogger("kruispunt.hub.signatures")
@@ -97,20 +97,21 @@ class Signatures:
 
 
 def open_signatures(settings: Settings) -> Signatures:
-    """The hub's signatures from ``<data_dir>/trust``; ``required`` without a CA stops the start-up."""
+    """The hub's signatures from ``<data_dir>/trust``: the CA's certificate and revocation list (never its
+    key) and the KSZ's identity; ``required`` without a CA certificate stops the start-up."""
     folder = settings.data_dir / "trust"
     if settings.signatures == "off":
         return Signatures("off")
     try:
-        ca = NetworkCA.load(folder)
-    except TrustError as exc:
+        ca_certificate = x509.load_pem_x509_certificate((folder / CA_CERT).read_bytes())
+    except (OSError, ValueError) as exc:
         if settings.signatures == "required":
             raise RuntimeError(f"signatures are required but the network CA cannot be read: {exc}") from exc
         log.warning("no network CA in %s: signatures are not checked", folder)
         return Signatures("off")
-    verifier = EnvelopeVerifier(ca.certificate, _RevocationList(folder / CRL_FILE))
+    verifier = EnvelopeVerifier(ca_certificate, _RevocationList(folder / CRL_FILE))
     try:
-        identity: Identity | None = ca.identity(KSZ)
+        identity: Identity | None = load_identity(folder, KSZ)
     except TrustError:
         log.warning("the hub holds no certificate of the KSZ (%s): its answers are not signed", KSZ)
         identity = None

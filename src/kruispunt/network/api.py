@@ -3,24 +3,31 @@
 Thin: validation by the schemas, logic in ``directory``; database work runs in the thread pool. REGISTER and
 UNREGISTER first check the proof that the institution knows the person (``verify_proof``, which the hub wires
 to the authentic source holding that INSZ); a mismatch is refused with 403 and the source's reason.
+
+``POST /directory/person-file`` is the one read that names every institution holding a file on a person: it
+serves the KSZ alone (its citizen portal shows a person their own file); any other institution asking is
+refused with 403, so an institution still learns about other institutions' lines only through LIST, which
+does not name them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from kruispunt.core.web import JSONResponse, error_body
 from kruispunt.ids import normalise_insz
-from kruispunt.network import directory
+from kruispunt.network import KSZ, directory
 from kruispunt.network.catalogue import Catalogue
 from kruispunt.network.deliberations import DeliberationIndex
 from kruispunt.network.directory import DirectoryError, PersonLine
@@ -28,6 +35,8 @@ from kruispunt.network.registry import Institution, Registry
 from kruispunt.network.schemas import (
     CapacityOut,
     InstitutionOut,
+    Insz,
+    Kbo,
     LineOut,
     ListRequest,
     ListResponse,
@@ -41,11 +50,52 @@ from kruispunt.network.schemas import (
     SectorOut,
     UnregisterRequest,
     UnregisterResponse,
+    _Wire,
 )
 
 log = logging.getLogger("kruispunt.network.api")
 
 VerifyProof = Callable[[ProofRequest], Awaitable[ProofResult]]
+
+
+class PersonFileRequest(_Wire):
+    """Body of ``POST /directory/person-file``: the acting institution (the KSZ) and the person."""
+
+    institution: Kbo = Field(description="the acting institution; only the KSZ is served")
+    insz: Insz
+
+
+class FileInstitution(BaseModel):
+    kbo: str
+    name: str | None
+    sector: int
+    institution_type: int
+
+
+class CapacityLabel(BaseModel):
+    nl: str | None
+    fr: str | None
+    de: str | None
+
+
+class PersonFileLine(BaseModel):
+    """One inscription with the institution named and the capacity's official labels."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    institution: FileInstitution
+    capacity: int
+    capacity_label: CapacityLabel
+    phase: int | None
+    period: Period
+    register_: Literal["PRIMARY", "SECONDARY"] = Field(alias="register")
+    last_change: dt.datetime
+
+
+class PersonFileResponse(BaseModel):
+    action: Literal["PERSON_FILE"] = "PERSON_FILE"
+    insz: str
+    lines: list[PersonFileLine]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +159,9 @@ def make_router(
     router = APIRouter()
 
     async def reported(
-        action: str, body: RegisterRequest | UnregisterRequest | ListRequest, result: Any
+        action: str,
+        body: RegisterRequest | UnregisterRequest | ListRequest | PersonFileRequest,
+        result: Any,
     ) -> Any:
         """Tell ``on_exchange`` (the hub's log) what was asked and how it ended, then pass the result on."""
         if on_exchange is not None:
@@ -297,6 +349,66 @@ def make_router(
         return ListResponse(
             insz=insz, register_=body.query_register, lines=[_out(line, inst.kbo) for line in lines]
         )
+
+    @router.post(
+        "/directory/person-file",
+        response_model=PersonFileResponse,
+        tags=["directory"],
+        summary="Every inscription of a person, institutions named (the KSZ's citizen portal only)",
+        responses={403: {"description": "the acting institution is not the KSZ"}},
+    )
+    async def person_file_route(body: PersonFileRequest) -> Any:
+        """For the citizen's "my file": which institutions hold a file on them, in which capacity, when.
+
+        The portal calling this is trusted as the KSZ's own front (it asks for the INSZ of its logged-in
+        citizen only); every other institution is refused, and every call is logged like a LIST.
+        """
+        return await reported("PERSON_FILE", body, await _person_file(body))
+
+    async def _person_file(body: PersonFileRequest) -> Any:
+        inst = acting(body.institution)
+        if isinstance(inst, Response):
+            return inst
+        if inst.kbo != KSZ:
+            return _error(
+                403,
+                "NOT_THE_KSZ",
+                "only the KSZ reads the whole file of a person (for that person); LIST gives your own lines",
+            )
+        insz = normalise_insz(body.insz)
+        if insz is None:
+            return _error(422, "INVALID_INSZ", f"{body.insz} is not a valid INSZ")
+        registry = registry_provider()
+
+        def work() -> list[PersonLine]:
+            with db().connect() as conn:
+                return directory.list_lines(conn, insz=insz)
+
+        lines = []
+        for line in await run_in_threadpool(work):
+            holder = registry.institution(line.institution)
+            capacity = registry.capacity(line.sector, line.capacity)
+            lines.append(
+                PersonFileLine(
+                    institution=FileInstitution(
+                        kbo=line.institution,
+                        name=holder.name if holder is not None else None,
+                        sector=line.sector,
+                        institution_type=line.institution_type,
+                    ),
+                    capacity=line.capacity,
+                    capacity_label=CapacityLabel(
+                        nl=capacity.label_nl if capacity else None,
+                        fr=capacity.label_fr if capacity else None,
+                        de=capacity.label_de if capacity else None,
+                    ),
+                    phase=line.phase,
+                    period=Period(start=line.start, end=line.end),
+                    register_=line.register,
+                    last_change=line.last_change,
+                )
+            )
+        return PersonFileResponse(insz=insz, lines=lines)
 
     # -- read-only reference data ----------------------------------------------------------------------------
 

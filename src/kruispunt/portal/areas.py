@@ -16,7 +16,7 @@ from fastapi import APIRouter
 
 from kruispunt.portal.roles import PortalRoles
 
-AREA_MODULES: tuple[str, ...] = ("citizen",)
+AREA_MODULES: tuple[str, ...] = ("citizen", "operator", "researcher", "employer")
 
 
 @dataclass(frozen=True)

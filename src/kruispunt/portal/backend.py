@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import orjson
 from fastapi import Request
 from starlette.responses import HTMLResponse
 
 from kruispunt.portal.web import error_page, portal_of, translate_of
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, sign
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -50,15 +52,26 @@ async def call_backend(
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    signed: bool = False,
 ) -> httpx.Response:
     """``method path`` on ``service`` (a key of the portal's service URLs).
 
-    Answers with 4xx are returned for the page to explain; no URL, no answer, or 5xx raise
-    :class:`BackendUnavailable`.
+    ``signed``: the JSON body is sent signed by the portal's identity (the KSZ's), when it has one, as
+    every institution's message to the hub is. Answers with 4xx are returned for the page to explain; no
+    URL, no answer, or 5xx raise :class:`BackendUnavailable`.
     """
-    base = portal_of(request).service_urls.get(service)
+    portal = portal_of(request)
+    base = portal.service_urls.get(service)
     if not base:
         raise BackendUnavailable(service, "no URL configured")
+    if signed and json is not None and portal.signer is not None:
+        content = orjson.dumps(json)
+        json = None
+        headers = {
+            **(headers or {}),
+            "content-type": "application/json",
+            SIGNATURE_HEADER: sign(content, portal.signer, method=method, path=path),
+        }
     try:
         answer = await backend_client(request).request(
             method,

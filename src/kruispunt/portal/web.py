@@ -228,6 +228,8 @@ class Portal:
     templates: jinja2.Environment
     start_login: StartLogin | None = None
     finish_login: FinishLogin | None = None
+    signer: Any = None
+    """The KSZ's :class:`~kruispunt.trust.ca.Identity`: signs the portal's messages to the hub."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -376,6 +378,7 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     csrf_exempt: tuple[str, ...] = ("/auth/callback",),
     max_body_bytes: int = 10 * 1024 * 1024,
+    signer: Any = None,
 ) -> FastAPI:
     """The portal app.
 
@@ -395,6 +398,7 @@ def create_app(
         templates=_templates(),
         start_login=start_login or (idp.start_login if idp is not None else None),
         finish_login=finish_login or (idp.finish_login if idp is not None else None),
+        signer=signer,
     )
 
     @asynccontextmanager

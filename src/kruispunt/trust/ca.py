@@ -104,6 +104,16 @@ def kbo_of(certificate: x509.Certificate) -> str:
         raise TrustError("bad_subject", f"organizationIdentifier {value[:40]!r}: {exc}") from exc
 
 
+def load_identity(folder: Path, kbo: str) -> Identity:
+    """An institution's key and certificate from a trust folder's ``institutions/`` (no CA key needed)."""
+    issued = folder / ISSUED_DIR
+    cert_path = issued / f"{kbo}.cert.pem"
+    if not cert_path.is_file():
+        raise TrustError("unknown_institution", f"no certificate was issued to {kbo}")
+    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return Identity(kbo_of(certificate), certificate, _read_private(issued / f"{kbo}.key.pem"))
+
+
 class NetworkCA:
     """The CA in ``folder``: its key, its self-signed certificate, the certificates it issued, its CRL."""
 
@@ -233,12 +243,7 @@ class NetworkCA:
         )
 
     def identity(self, kbo: str) -> Identity:
-        folder = self.folder / ISSUED_DIR
-        cert_path = folder / f"{kbo}.cert.pem"
-        if not cert_path.is_file():
-            raise TrustError("unknown_institution", f"no certificate was issued to {kbo}")
-        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        return Identity(kbo_of(certificate), certificate, _read_private(folder / f"{kbo}.key.pem"))
+        return load_identity(self.folder, kbo)
 
     # revoking --------------------------------------------------------------------------------------------
     def revoked(self) -> x509.CertificateRevocationList:

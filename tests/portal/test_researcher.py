@@ -19,7 +19,6 @@ from kruispunt.core.migrate import upgrade
 from kruispunt.core.web import create_service_app
 from kruispunt.portal.areas import AreaContext, area_routers
 from kruispunt.portal.catalogue import LANGUAGES
-from kruispunt.portal.researcher import FiledRequests
 from kruispunt.portal.roles import PortalRoles
 from kruispunt.portal.web import DevelopmentLoginStub, create_app
 from kruispunt.warehouse.requests_api import create_requests_router
@@ -248,19 +247,6 @@ def test_a_warehouse_that_does_not_answer_is_a_503_page(world: World) -> None:
     with world.portal({"warehouse": "http://127.0.0.1:9"}) as client:
         _log_in(client, RESEARCHER)
         assert client.get("/researcher/requests").status_code == 503
-
-
-def test_the_portal_remembers_only_numbers(tmp_path: Path) -> None:
-    filed = FiledRequests(tmp_path)
-    filed.add(RESEARCHER, 3)
-    filed.add(RESEARCHER, 1)
-    filed.add(RESEARCHER, 3)
-    filed.add(OTHER, 2)
-    assert filed.of(RESEARCHER) == [3, 1]
-    assert filed.of("nobody") == []
-    assert filed.every() == [3, 2, 1]
-    (tmp_path / "research_requests.json").write_text("{broken")
-    assert filed.of(RESEARCHER) == []
 
 
 def test_the_pages_pass_axe_in_a_browser(world: World, page: Any) -> None:  # noqa: F811

@@ -279,3 +279,23 @@ def test_a_leftover_project_at_the_ttp_does_not_give_its_codes_to_a_new_request(
     persons = set(pq.read_table(io.BytesIO(download.content)).column("person_id").to_pylist())
     assert persons
     assert not persons & old_codes
+
+
+def test_the_list_gives_a_researcher_their_own_requests_and_a_reviewer_all(apps: Apps) -> None:
+    mine = _file(apps)
+    other = {"X-Researcher": "a.dubois"}
+    answer = apps.warehouse.post("/research/requests", json=BODY, headers=other)
+    theirs = answer.json()["id"]
+    client = apps.warehouse
+    own = client.get("/research/requests", headers=RESEARCHER).json()["requests"]
+    assert [r["id"] for r in own] == [mine]
+    every = client.get("/research/requests", headers=REVIEWER).json()["requests"]
+    assert [r["id"] for r in every] == [theirs, mine]
+    submitted = client.get("/research/requests?state=submitted", headers=REVIEWER).json()
+    assert len(submitted["requests"]) == 2
+    assert client.get("/research/requests?state=reviewed", headers=REVIEWER).json()["requests"] == []
+    assert client.get("/research/requests").status_code == 400
+    assert client.get("/research/requests?state=DROP%20TABLE", headers=REVIEWER).status_code == 422
+    steps = client.get(f"/research/requests/{theirs}/history", headers=REVIEWER).json()
+    assert steps["steps"][0]["to_state"] == "submitted"
+    assert client.get(f"/research/requests/{theirs}/history", headers=RESEARCHER).status_code == 404

@@ -6,11 +6,6 @@ filed under their own login (the warehouse answers 404 for anybody else's). Revi
 (:class:`~kruispunt.portal.roles.PortalRoles`); they move requests through review, committee, decision and
 extraction with ``X-Reviewer`` = their subject (the warehouse refuses a review of one's own request).
 
-Why the portal remembers the requests filed through it (:class:`FiledRequests`): the warehouse API has no
-route listing requests (only one by number). The list pages ask ``GET /research/requests`` first and use it
-when the warehouse has it; until then they show the requests filed through the portal, each read again from
-the warehouse (state, ownership) — plus a form to open any request by its number.
-
 The download of an extract is a POST with the CSRF token: the warehouse delivers an extract once, so it is
 an act, not a link a prefetching browser could follow.
 """
@@ -18,13 +13,8 @@ an act, not a link a prefetching browser could follow.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import os
-import tempfile
-import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -66,54 +56,8 @@ REVIEW_ACTIONS: dict[str, str] = {
 }
 """Reviewer's action → the state a request must be in (the warehouse checks the transition itself)."""
 MAX_ID = 2**62
-FILED_FILE = "research_requests.json"
 
 _ID = PathParam(ge=1, le=MAX_ID)
-
-
-class FiledRequests:
-    """Which request numbers were filed through the portal by whom (``<data>/research_requests.json``).
-
-    Only a list of numbers: every page reads the request itself from the warehouse again, as the subject.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / FILED_FILE
-        self._lock = threading.Lock()
-
-    def _read(self) -> dict[str, list[int]]:
-        try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            log.warning("portal: %s is unreadable; starting from an empty list", self.path)
-            return {}
-        if not isinstance(doc, dict):
-            return {}
-        return {
-            str(k): [int(i) for i in v if isinstance(i, int)] for k, v in doc.items() if isinstance(v, list)
-        }
-
-    def add(self, subject: str, request_id: int) -> None:
-        with self._lock:
-            doc = self._read()
-            ids = doc.setdefault(subject, [])
-            if request_id not in ids:
-                ids.append(request_id)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(doc, out)
-            os.replace(tmp, self.path)
-
-    def of(self, subject: str) -> list[int]:
-        with self._lock:
-            return sorted(self._read().get(subject, []), reverse=True)
-
-    def every(self) -> list[int]:
-        with self._lock:
-            return sorted({i for ids in self._read().values() for i in ids}, reverse=True)
 
 
 def _message(answer: Any) -> str:
@@ -147,23 +91,14 @@ def _statistics(request: Request, ctx: AreaContext) -> list[tuple[str, str]]:
     ]
 
 
-async def _listed(request: Request, headers: Mapping[str, str], fallback: list[int]) -> list[dict[str, Any]]:
-    """The requests the caller may see: the warehouse's list when it has one, else ``fallback`` read one by
-    one (those the warehouse no longer gives this caller are left out)."""
+async def _listed(request: Request, headers: Mapping[str, str]) -> list[dict[str, Any]] | Response:
+    """The requests the caller may see (the researcher's own, or all for a reviewer), newest first."""
     answer = await call_backend(request, "warehouse", "GET", "/research/requests", headers=headers)
-    if answer.status_code == 200:
-        body = answer.json()
-        found = body.get("requests") if isinstance(body, dict) else None
-        if isinstance(found, list):
-            return [r for r in found if isinstance(r, dict)]
-    rows = []
-    for request_id in fallback[:200]:
-        one = await call_backend(
-            request, "warehouse", "GET", f"/research/requests/{request_id}", headers=headers
-        )
-        if one.status_code == 200:
-            rows.append(one.json())
-    return rows
+    if answer.status_code != 200:
+        return _refusal(request, answer)
+    body = answer.json()
+    found = body.get("requests") if isinstance(body, dict) else None
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 class Form:
@@ -222,7 +157,6 @@ def _request_body(form: Form) -> dict[str, Any] | str:
 
 def create_router(ctx: AreaContext) -> APIRouter:
     router = APIRouter()
-    filed = FiledRequests(ctx.data_dir)
 
     def researcher(session: Session) -> dict[str, str]:
         return {"X-Researcher": session.subject}
@@ -243,10 +177,12 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if open is not None:
             return _open(request, open, "/researcher/requests")
         try:
-            rows = await _listed(request, researcher(found), filed.of(found.subject))
+            rows = await _listed(request, researcher(found))
             loaded = await quarters(request)
         except (BackendUnavailable, ValueError) as exc:
             return unavailable_page(request, exc if isinstance(exc, BackendUnavailable) else _bad())
+        if isinstance(rows, Response):
+            return rows
         return render(
             request,
             "researcher_requests.html",
@@ -281,7 +217,6 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if answer.status_code != 201:
             return _refusal(request, answer)
         request_id = int(answer.json()["id"])
-        filed.add(found.subject, request_id)
         log.info("portal: research request %d filed", request_id)
         return RedirectResponse(f"/researcher/requests/{request_id}", status_code=303)
 
@@ -357,9 +292,11 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if state and state not in STATES:
             return error_page(request, 400, "error_title", translate_of(request)("bad_request_message"))
         try:
-            rows = await _listed(request, {"X-Reviewer": found.subject}, filed.every())
+            rows = await _listed(request, {"X-Reviewer": found.subject})
         except (BackendUnavailable, ValueError) as exc:
             return unavailable_page(request, exc if isinstance(exc, BackendUnavailable) else _bad())
+        if isinstance(rows, Response):
+            return rows
         return render(
             request,
             "researcher_review.html",

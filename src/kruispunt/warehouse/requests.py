@@ -669,9 +669,25 @@ def expire(conn: Connection, *, today: dt.date, now: dt.datetime | None = None) 
     return done
 
 
-def history(conn: Connection, *, request_id: int, researcher: str) -> list[dict[str, Any]]:
-    """Every step of a request, oldest first, for the researcher who filed it (and nobody else here)."""
-    _own(_row(conn, request_id), researcher)
+def list_requests(
+    conn: Connection, *, researcher: str | None, state: str | None = None, limit: int = 200
+) -> list[ResearchRequest]:
+    """The newest requests first: the researcher's own, or (``researcher`` None: a reviewer) all."""
+    t = research_request_table.c
+    query = select(research_request_table).order_by(t.id.desc()).limit(limit)
+    if researcher is not None:
+        query = query.where(t.researcher == researcher)
+    if state is not None:
+        query = query.where(t.state == state)
+    return [_as_request(row) for row in conn.execute(query)]
+
+
+def history(conn: Connection, *, request_id: int, researcher: str | None) -> list[dict[str, Any]]:
+    """Every step of a request, oldest first, for the researcher who filed it or (``researcher`` None) a
+    reviewer."""
+    row = _row(conn, request_id)
+    if researcher is not None:
+        _own(row, researcher)
     e = request_event_table.c
     rows = conn.execute(select(request_event_table).where(e.request_id == request_id).order_by(e.id))
     return [

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -47,6 +47,7 @@ _STATUS: dict[str, int] = {
     "NO_TTP": 503,
     "TTP_FAILED": 502,
     "NO_SNAPSHOT": 409,
+    "NO_CALLER": 400,
 }
 
 _ID = PathParam(ge=1, le=2**62, description="the request's number")
@@ -160,6 +161,25 @@ def create_requests_router(
             201,
         )
 
+    @router.get("/requests", summary="Requests, newest first: the researcher's own, or all for a reviewer")
+    def listing(
+        state: str | None = Query(default=None, pattern="^[a-z_]{1,20}$"),
+        limit: int = Query(default=200, ge=1, le=1000),
+        x_researcher: str | None = Header(default=None, min_length=1, max_length=64),
+        x_reviewer: str | None = Header(default=None, min_length=1, max_length=64),
+    ) -> Response:
+        if x_researcher is None and x_reviewer is None:
+            return _refusal(requests.RequestError("NO_CALLER", "say who you are: X-Researcher or X-Reviewer"))
+        researcher = None if x_reviewer is not None else x_researcher
+        return step(
+            lambda conn: {
+                "requests": [
+                    r.as_json()
+                    for r in requests.list_requests(conn, researcher=researcher, state=state, limit=limit)
+                ]
+            }
+        )
+
     @router.get("/requests/{request_id}", summary="A request (its researcher, or a reviewer)")
     def read(
         request_id: int = _ID,
@@ -174,12 +194,21 @@ def create_requests_router(
 
         return step(work)
 
-    @router.get("/requests/{request_id}/history", summary="Every step of a request, for its researcher")
-    def history(request_id: int = _ID, x_researcher: str = Header(min_length=1, max_length=64)) -> Response:
+    @router.get(
+        "/requests/{request_id}/history", summary="Every step of a request (its researcher, or a reviewer)"
+    )
+    def history(
+        request_id: int = _ID,
+        x_researcher: str | None = Header(default=None, min_length=1, max_length=64),
+        x_reviewer: str | None = Header(default=None, min_length=1, max_length=64),
+    ) -> Response:
+        if x_researcher is None and x_reviewer is None:
+            return _refusal(requests.RequestError("NO_CALLER", "say who you are: X-Researcher or X-Reviewer"))
+        researcher = None if x_reviewer is not None else x_researcher
         return step(
             lambda conn: {
                 "request": request_id,
-                "steps": requests.history(conn, request_id=request_id, researcher=x_researcher),
+                "steps": requests.history(conn, request_id=request_id, researcher=researcher),
             }
         )
 

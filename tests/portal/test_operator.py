@@ -28,6 +28,7 @@ from kruispunt.portal.catalogue import LANGUAGES
 from kruispunt.portal.roles import PortalRoles
 from kruispunt.portal.web import DevelopmentLoginStub, create_app
 from tests.browser import accessibility_violations, browser, page, serving  # noqa: F401
+from tests.hub.test_network_e2e import envelope
 from tests.portal.test_web import check_page
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,9 @@ def _log_in(client: TestClient, level: int, subject: str) -> None:
     client.get("/login/start", params={"level": level, "subject": subject, "next": "/"})
 
 
-def test_an_operator_sees_the_live_figures_of_every_source(portal: TestClient) -> None:
+def test_an_operator_sees_the_live_figures_of_every_source(portal: TestClient, network: Network) -> None:
+    consulted = httpx.post(f"{network.hub}/hub/messages", json=envelope(ssin=CITIZEN), timeout=30)
+    assert consulted.status_code < 500
     _log_in(portal, 450, OPERATOR)
     answer = portal.get("/operator/network")
     assert answer.status_code == 200, answer.text
@@ -149,6 +152,7 @@ def test_an_operator_sees_the_live_figures_of_every_source(portal: TestClient) -
     assert 'scope="col"' in html
     assert 'scope="row"' in html
     assert CITIZEN not in html  # counts only: never a person of the log
+    assert re.search(r"Laatste minuut, één hubproces: [1-9]\d* antwoorden, mediaan ≤ [\d.]+ ms", html)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -98,7 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def health() -> dict[str, Any]:
         running = state.get("hub")
-        return {"counters": dict(running.counters) if running else {}}
+        if running is None:
+            return {"counters": {}}
+        return {"counters": dict(running.counters), "latency": running.latency.summary()}
 
     app = create_service_app(
         title="kruispunt hub",

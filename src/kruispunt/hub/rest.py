@@ -195,4 +195,6 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
         outcome = await hub.refuse(c, unsigned, received=received)
         return _json(render(c, outcome, echo), outcome.http_status, hub)
     outcome = await hub.consult(c, received=received)
-    return _json(render(c, outcome, echo), outcome.http_status, hub)
+    answer = _json(render(c, outcome, echo), outcome.http_status, hub)
+    hub.latency.observe((datetime.now(UTC) - received).total_seconds() * 1000)
+    return answer

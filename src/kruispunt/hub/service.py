@@ -27,6 +27,7 @@ from kruispunt.core.settings import Settings
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Reason, Refusal
 from kruispunt.hub.forwarding import Forwarder, ProviderAnswer, merge_data
+from kruispunt.hub.latency import Latency
 from kruispunt.hub.signatures import Signatures, open_signatures
 from kruispunt.ids import InvalidIdentifier, is_valid_insz, validate_insz
 from kruispunt.network import directory
@@ -112,6 +113,7 @@ class Hub:
     forwarder: Forwarder
     audit_engine: Engine | None = None
     signatures: Signatures = field(default_factory=lambda: Signatures("off"))
+    latency: Latency = field(default_factory=Latency)
     counters: dict[str, int] = field(default_factory=dict)
     _reader: directory.DirectoryReader | None = field(default=None, repr=False)
 

@@ -123,6 +123,8 @@ def create_router(ctx: AreaContext) -> APIRouter:
         per_minute = [m for m in figures.get("perMinute", []) if isinstance(m, dict)][-MINUTE_ROWS:]
         waiting = [d for d in _list_of(dead, "deadLetters") if not d.get("resent_at")]
         counters = health.data.get("counters", {}) if isinstance(health.data, dict) else {}
+        latency = health.data.get("latency") if isinstance(health.data, dict) else None
+        recent = latency.get("last_minute") if isinstance(latency, dict) else None
         return render(
             request,
             "operator_network.html",
@@ -138,6 +140,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
             names=_names(institutions.data),
             health=health,
             health_ms=health_ms,
+            latency=recent if isinstance(recent, dict) and recent.get("count") else None,
             counters=dict(sorted(counters.items())) if isinstance(counters, dict) else {},
             recipients=recipients,
             recipient_rows=sorted(

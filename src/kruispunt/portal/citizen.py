@@ -102,6 +102,32 @@ def bad_answer(request: Request, service: str, answer: Any) -> Response:
     return error_page(request, 502, "error_title", translate_of(request)("citizen_bad_answer"))
 
 
+async def read_object(
+    request: Request,
+    service: str,
+    method: str,
+    path: str,
+    *,
+    lists: tuple[str, ...],
+    insz: str | None = None,
+    **options: Any,
+) -> dict[str, Any] | Response:
+    """A service's answer as a JSON object with the list members ``lists`` (and, with ``insz``, about that
+    person), or the page to show instead: 503 when it cannot be reached, 502 when it answers otherwise."""
+    try:
+        answer = await call_backend(request, service, method, path, **options)
+    except BackendUnavailable as exc:
+        return unavailable_page(request, exc)
+    body = _json_object(answer) if answer.status_code == 200 else None
+    if (
+        body is None
+        or any(not isinstance(body.get(name), list) for name in lists)
+        or (insz is not None and body.get("insz") != insz)
+    ):
+        return bad_answer(request, service, answer)
+    return body
+
+
 def _json_object(answer: Any) -> dict[str, Any] | None:
     try:
         body = answer.json()
@@ -301,15 +327,16 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if isinstance(found, Response):
             return found
         session, insz = found
-        try:
-            answer = await call_backend(
-                request, "hub", "GET", f"/audit/persons/{insz}/consultations", params={"months": 12}
-            )
-        except BackendUnavailable as exc:
-            return unavailable_page(request, exc)
-        body = _json_object(answer) if answer.status_code == 200 else None
-        if body is None or not isinstance(body.get("consultations"), list):
-            return bad_answer(request, "hub audit", answer)
+        body = await read_object(
+            request,
+            "hub",
+            "GET",
+            f"/audit/persons/{insz}/consultations",
+            lists=("consultations",),
+            params={"months": 12},
+        )
+        if isinstance(body, Response):
+            return body
         consultations: list[dict[str, Any]] = [c for c in body["consultations"] if isinstance(c, dict)]
         for c in consultations:
             c["when"] = str(c.get("time") or "")[:19].replace("T", " ")
@@ -329,15 +356,17 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if isinstance(found, Response):
             return found
         session, insz = found
-        try:
-            answer = await call_backend(
-                request, "hub", "POST", "/directory/person-file", json={"institution": KSZ, "insz": insz}
-            )
-        except BackendUnavailable as exc:
-            return unavailable_page(request, exc)
-        body = _json_object(answer) if answer.status_code == 200 else None
-        if body is None or body.get("insz") != insz or not isinstance(body.get("lines"), list):
-            return bad_answer(request, "hub directory", answer)
+        body = await read_object(
+            request,
+            "hub",
+            "POST",
+            "/directory/person-file",
+            lists=("lines",),
+            insz=insz,
+            json={"institution": KSZ, "insz": insz},
+        )
+        if isinstance(body, Response):
+            return body
         lang = language_of(request)
         t = translate_of(request)
         today = date.today().isoformat()
@@ -379,17 +408,11 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if isinstance(found, Response):
             return found
         session, insz = found
-        try:
-            answer = await call_backend(request, "rights", "GET", f"/rights/persons/{insz}")
-        except BackendUnavailable as exc:
-            return unavailable_page(request, exc)
-        body = _json_object(answer) if answer.status_code == 200 else None
-        if (
-            body is None
-            or not isinstance(body.get("statuses"), list)
-            or not isinstance(body.get("rights"), list)
-        ):
-            return bad_answer(request, "rights", answer)
+        body = await read_object(
+            request, "rights", "GET", f"/rights/persons/{insz}", lists=("statuses", "rights")
+        )
+        if isinstance(body, Response):
+            return body
         t = translate_of(request)
         statuses = [
             {
@@ -509,20 +532,17 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if isinstance(found, Response):
             return found
         session, insz = found
-        try:
-            answer = await call_backend(
-                request, "employers", "GET", f"/persons/{insz}/career", headers={"X-Kruispunt-Requester": KSZ}
-            )
-        except BackendUnavailable as exc:
-            return unavailable_page(request, exc)
-        body = _json_object(answer) if answer.status_code == 200 else None
-        if (
-            body is None
-            or body.get("insz") != insz
-            or not isinstance(body.get("employments"), list)
-            or not isinstance(body.get("quarters"), list)
-        ):
-            return bad_answer(request, "employers", answer)
+        body = await read_object(
+            request,
+            "employers",
+            "GET",
+            f"/persons/{insz}/career",
+            lists=("employments", "quarters"),
+            insz=insz,
+            headers={"X-Kruispunt-Requester": KSZ},
+        )
+        if isinstance(body, Response):
+            return body
         lang = language_of(request)
         t = translate_of(request)
         employments = [

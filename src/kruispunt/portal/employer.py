@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, urlencode
 
 import httpx
@@ -33,6 +33,9 @@ from starlette.responses import RedirectResponse, Response
 
 from kruispunt.core.db import component_url
 from kruispunt.core.settings import get_settings
+from kruispunt.employers.codes import DIMONA_JOINT_COMMITTEES, DIMONA_WORKER_TYPES, WORKER_TYPES_ENDED
+from kruispunt.employers.codes import MANDATE_ROLES as CODE_MANDATE_ROLES
+from kruispunt.employers.drs import Wech001Risk, Zima001Risk
 from kruispunt.ids import InvalidIdentifier, validate_enterprise_number, validate_insz
 from kruispunt.portal.access import COMPONENT, ROLES, AccessRefused, AccessStore, Positions
 from kruispunt.portal.areas import AreaContext
@@ -48,46 +51,19 @@ ENTERPRISE_COOKIE = "kp_enterprise"
 EMPLOYERS = "employers"
 DECLARANT_HEADER = "X-Kruispunt-Declarant"
 
-WORKER_TYPES: tuple[str, ...] = (
-    "OTH",
-    "STU",
-    "FLX",
-    "EXT",
-    "DWD",
-    "A17",
-    "ALT",
-    "BCW",
-    "IVT",
-    "O17",
-    "PMP",
-    "RTA",
-    "S17",
-    "STG",
-    "T17",
-    "TRI",
+_USUAL_WORKER_TYPES = ("OTH", "STU", "FLX", "EXT", "DWD")
+WORKER_TYPES: tuple[str, ...] = tuple(
+    sorted(
+        DIMONA_WORKER_TYPES - set(WORKER_TYPES_ENDED),
+        key=lambda w: ((*_USUAL_WORKER_TYPES, w).index(w), w),
+    )
 )
-"""Dimona worker types (zone 00655) still in force, the usual ones first."""
-JOINT_COMMITTEES: tuple[str, ...] = ("XXX", "124", "140", "144", "145", "149", "302", "320", "322")
+"""Dimona worker types (zone 00655) still in force, the usual ones first (from the employers' code lists)."""
+JOINT_COMMITTEES: tuple[str, ...] = tuple(sorted(DIMONA_JOINT_COMMITTEES, key=lambda c: (c != "XXX", c)))
 """The joint committees Dimona distinguishes (XXX: every other sector)."""
-MANDATE_ROLES: tuple[int, ...] = (11, 12)
-WECH001_REASONS: tuple[str, ...] = (
-    "dismissal",
-    "resignation",
-    "mutual_agreement",
-    "end_of_fixed_term",
-    "urgent_reason",
-    "force_majeure",
-    "other",
-)
-ZIMA001_KINDS: tuple[str, ...] = (
-    "sickness",
-    "accident_private_life",
-    "maternity",
-    "prophylactic_leave",
-    "birth_leave",
-    "adoption_leave",
-    "foster_leave",
-)
+MANDATE_ROLES: tuple[int, ...] = tuple(sorted(CODE_MANDATE_ROLES))
+WECH001_REASONS: tuple[str, ...] = get_args(Wech001Risk.model_fields["reason"].annotation)
+ZIMA001_KINDS: tuple[str, ...] = get_args(Zima001Risk.model_fields["kind"].annotation)
 DRS_SCENARIOS: tuple[str, ...] = ("WECH001", "ZIMA001")
 _TICKET = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _HHMM = re.compile(r"^(([01]\d)|(2[0-3]))[0-5]\d$")

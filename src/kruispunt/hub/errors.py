@@ -62,6 +62,12 @@ REPLAYED = _r("35012013", "REPLAYED", 409, "this signed message was already rece
 SENDER_MISMATCH = _r(
     "35012014", "SENDER_MISMATCH", 403, "the message is signed by another institution than the one it names"
 )
+RATE_LIMITED = _r(
+    "33012001", "RATE_LIMITED", 429, "the institution sends more messages per second than it may; slow down"
+)
+QUOTA_EXCEEDED = _r(
+    "33012002", "QUOTA_EXCEEDED", 429, "the deliberation's daily quota for this institution is used up"
+)
 DIRECTORY_REFUSED = _r("32001001", "DIRECTORY_REFUSED", 422, "the reference directory refused the operation")
 PROVIDER_UNAVAILABLE = _r(
     "33001001", "PROVIDER_UNAVAILABLE", 502, "the authentic source could not be reached"

@@ -196,5 +196,7 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
         return _json(render(c, outcome, echo), outcome.http_status, hub)
     outcome = await hub.consult(c, received=received)
     answer = _json(render(c, outcome, echo), outcome.http_status, hub)
+    if outcome.retry_after is not None:
+        answer.headers["Retry-After"] = str(outcome.retry_after)
     hub.latency.observe((datetime.now(UTC) - received).total_seconds() * 1000)
     return answer

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from kruispunt.hub import errors
 from kruispunt.hub.errors import Reason, Refusal
 from kruispunt.hub.forwarding import Forwarder, ProviderAnswer, merge_data
 from kruispunt.hub.latency import Latency
+from kruispunt.hub.limits import DailyQuota, RateLimiter
 from kruispunt.hub.signatures import Signatures, open_signatures
 from kruispunt.ids import InvalidIdentifier, is_valid_insz, validate_insz
 from kruispunt.network import directory
@@ -95,6 +97,8 @@ class Outcome:
     requester: Institution | None = None
     capacity: int | None = None
     destinations: list[str] = field(default_factory=list)
+    retry_after: int | None = None
+    """Seconds after which a rate-limited or over-quota sender may try again (``Retry-After``)."""
 
     @property
     def http_status(self) -> int:
@@ -114,6 +118,8 @@ class Hub:
     audit_engine: Engine | None = None
     signatures: Signatures = field(default_factory=lambda: Signatures("off"))
     latency: Latency = field(default_factory=Latency)
+    rate: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
+    quota: DailyQuota = field(default_factory=DailyQuota)
     counters: dict[str, int] = field(default_factory=dict)
     _reader: directory.DirectoryReader | None = field(default=None, repr=False)
 
@@ -178,7 +184,7 @@ class Hub:
     # -- the pipeline ---------------------------------------------------------------------------------
 
     async def _run(self, c: Consultation, outcome: Outcome) -> None:
-        routed = self._check_and_route(c, outcome, datetime.now(UTC).date())
+        routed = self._check_and_route(c, outcome, datetime.now(UTC).date(), limit_rate=True)
         if routed is None:
             return
         answers = await self._forward(
@@ -428,10 +434,13 @@ class Hub:
 
     # -- steps shared by consult (one message) and consult_many (a batch) ------------------------------
 
-    def _check_and_route(self, c: Consultation, outcome: Outcome, today: date) -> _Routed | None:
-        """Steps 1–4 for one consultation: validate, identify the caller, authorise, check the integration
-        and choose the providers. Raises :class:`Refusal`; None when no provider knows the person (the
-        outcome is then ``NO_DATA_FOUND`` and nothing is forwarded)."""
+    def _check_and_route(
+        self, c: Consultation, outcome: Outcome, today: date, *, limit_rate: bool = False
+    ) -> _Routed | None:
+        """Steps 1–4 for one consultation: validate, identify the caller (and, for a single message, hold
+        it to its rate), authorise (and count it against the deliberation's daily quota), check the
+        integration and choose the providers. Raises :class:`Refusal`; None when no provider knows the
+        person (the outcome is then ``NO_DATA_FOUND`` and nothing is forwarded)."""
         message_type = self._message_type(c)
         person_kind = self._person(c, message_type)
         problems = self.catalogue.validate_request(message_type, c.body)
@@ -439,8 +448,22 @@ class Hub:
             raise Refusal(errors.SCHEMA_VIOLATION, "; ".join(problems[:5]))
         requester = self._identify(c)
         outcome.requester = requester
+        if limit_rate and (wait := self.rate.take(requester.kbo)) is not None:
+            outcome.retry_after = max(1, math.ceil(wait))
+            raise Refusal(
+                errors.RATE_LIMITED, f"{requester.kbo} may send {self.rate.rate:g} messages per second"
+            )
         deliberation = self._authorise(c, requester, message_type, today)
         outcome.deliberation = deliberation.id
+        if deliberation.max_per_day is not None:
+            over = self.quota.take(requester.kbo, deliberation.id, deliberation.max_per_day)
+            if over is not None:
+                outcome.retry_after = over
+                raise Refusal(
+                    errors.QUOTA_EXCEEDED,
+                    f"deliberation {deliberation.id} allows {deliberation.max_per_day} messages a day per "
+                    "institution; try again tomorrow (UTC)",
+                )
         providers = self._integrate_and_route(
             c, requester, message_type, deliberation, person_kind, today, outcome
         )
@@ -649,6 +672,7 @@ async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
         forwarder=forwarder,
         audit_engine=audit_engine,
         signatures=open_signatures(settings),
+        rate=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
     )
     try:
         yield hub

@@ -85,6 +85,11 @@ class DeliberationFile(_Strict):
     valid_to: dt.date | None = None
     retention_years: int = Field(ge=1, le=100)
     requires_integration: bool = True
+    max_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        description="Quota: messages one requesting institution may send per day under this deliberation.",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -128,6 +133,7 @@ class Deliberation:
     valid_to: dt.date | None
     retention_years: int
     requires_integration: bool
+    max_per_day: int | None = None
     source: str = ""
     _filters: Mapping[str, FieldFilter] = field(default_factory=dict, repr=False)
 
@@ -176,6 +182,7 @@ class Deliberation:
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
             "retention_years": self.retention_years,
             "requires_integration": self.requires_integration,
+            "max_per_day": self.max_per_day,
         }
 
 
@@ -438,6 +445,7 @@ def _build(model: DeliberationFile, name: str) -> Deliberation:
         valid_to=model.valid_to,
         retention_years=model.retention_years,
         requires_integration=model.requires_integration,
+        max_per_day=model.max_per_day,
         source=name,
         _filters=MappingProxyType({k: FieldFilter(v) for k, v in fields.items()}),
     )

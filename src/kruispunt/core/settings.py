@@ -59,11 +59,11 @@ class Settings(BaseSettings):
         "from <data_dir>/trust.",
     )
     rate_limit_per_s: float = Field(
-        default=500.0,
+        default=2000.0,
         ge=0,
         description="Messages per second one institution may send to one hub process (0: no limit).",
     )
-    rate_limit_burst: int = Field(default=1000, ge=1, description="Messages an institution may send at once.")
+    rate_limit_burst: int = Field(default=4000, ge=1, description="Messages an institution may send at once.")
     checkpoint_interval_s: float = Field(
         default=60.0,
         ge=0,

@@ -5,6 +5,7 @@ Each domain package keeps its own sub-commands in its ``cli.py``; this module on
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -80,6 +81,30 @@ DbOpt = Annotated[
         "--db", help="Base database URL, e.g. postgresql://127.0.0.1/kruispunt (default: SQLite files)."
     ),
 ]
+
+
+@app.command("doctor")
+def doctor_command(
+    no_services: Annotated[
+        bool, typer.Option("--no-services", help="Skip the reachability of the services.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as one JSON object.")] = False,
+) -> None:
+    """Check this deployment: certificates, keys, migrations, the log and its checkpoints, services."""
+    from dataclasses import asdict
+
+    from kruispunt.core.settings import get_settings
+    from kruispunt.doctor import run_checks
+
+    checks = run_checks(get_settings(), services=not no_services)
+    failed = [c for c in checks if c.status == "fail"]
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}))
+    else:
+        for c in checks:
+            typer.echo(f"{c.status:4}  {c.area:10}  {c.name}: {c.detail}")
+        typer.echo(f"{len(checks)} checks, {len(failed)} failed")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

@@ -84,7 +84,7 @@ def _bodies(path: Path, requester_kbo: str, inszs: list[str]) -> None:
             fh.write(json.dumps(body).encode() + b"\n")
 
 
-SIGNED_BODIES = 60_000
+SIGNED_BODIES = 80_000
 """Pre-signed requests for the signed phase: more than the hub answers in the run (each is used once)."""
 
 
@@ -110,7 +110,7 @@ def _signed_bodies(data_dir: Path, bodies: Path, files: dict[Path, int]) -> None
 def _load(url: str, bodies: Path, seconds: float, concurrency: int) -> dict[str, Any]:
     """Closed-loop load: wrk (C, Debian package) when installed — it leaves the CPU to what is measured —
     else the Python load generator in ``loadgen.py``."""
-    if shutil.which("wrk") and bodies.suffix != ".signed":  # the wrk script sends no per-body header
+    if shutil.which("wrk"):
         out = subprocess.run(
             [
                 "wrk",
@@ -187,7 +187,7 @@ def run(*, seconds: float, concurrency: int, workers: int = 1) -> dict[str, Any]
             stop([hub], timeout=20)
             procs.remove(hub)
             warm_file, signed_file = data_dir / "warm.signed", data_dir / "measure.signed"
-            _signed_bodies(data_dir, bodies, {warm_file: 4_000, signed_file: SIGNED_BODIES})
+            _signed_bodies(data_dir, bodies, {warm_file: 10_000, signed_file: SIGNED_BODIES})
             hub = start_service(
                 "hub", hub_port, {**env, "KRUISPUNT_SIGNATURES": "required"}, "--workers", str(workers)
             )

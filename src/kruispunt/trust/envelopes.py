@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import re
 import secrets
 import threading
@@ -154,7 +153,7 @@ class EnvelopeVerifier:
         self.replay = replay or ReplayGuard(window_s)
         self.window_s = window_s
         self.clock = clock
-        self._certificates: dict[bytes, x509.Certificate] = {}
+        self._certificates: dict[str, tuple[x509.Certificate, bytes]] = {}
         self._trust_cache: dict[bytes, tuple[str, object, float]] = {}
 
     def _header(self, protected: str) -> Mapping[str, Any]:
@@ -168,31 +167,28 @@ class EnvelopeVerifier:
             raise TrustError("bad_signature", f"the signature must be ES256 of type {ENVELOPE_TYPE}")
         return header
 
-    def _certificate(self, header: Mapping[str, Any]) -> x509.Certificate:
+    def _certificate(self, header: Mapping[str, Any]) -> tuple[x509.Certificate, bytes]:
+        """The sender's certificate and its SHA-256 fingerprint, parsed once per distinct ``x5c`` value."""
         chain = header.get("x5c")
         if not isinstance(chain, list) or len(chain) != 1 or not isinstance(chain[0], str):
             raise TrustError("bad_signature", "the signature carries no single certificate (x5c)")
-        try:
-            der = base64.b64decode(chain[0], validate=True)
-        except ValueError as exc:
-            raise TrustError("bad_signature", "the certificate (x5c) is not base64") from exc
-        cached = self._certificates.get(der)
+        cached = self._certificates.get(chain[0])
         if cached is None:
             try:
-                cached = x509.load_der_x509_certificate(der)
+                certificate = x509.load_der_x509_certificate(base64.b64decode(chain[0], validate=True))
             except ValueError as exc:
                 raise TrustError("bad_signature", "the certificate (x5c) cannot be read") from exc
+            cached = (certificate, certificate.fingerprint(hashes.SHA256()))
             if len(self._certificates) > 10_000:
                 self._certificates.clear()
-            self._certificates[der] = cached
+            self._certificates[chain[0]] = cached
         return cached
 
-    def _trusted(self, certificate: x509.Certificate, now: float) -> str:
+    def _trusted(self, certificate: x509.Certificate, key: bytes, now: float) -> str:
         """The KBO of a certificate checked against the CA and the current revocation list; a success is
         kept for :data:`TRUST_CACHE_SECONDS` or until the revocation list changes (profiled: the CA and
         CRL signature checks are two thirds of a message's verification)."""
         crl = self.crl()
-        key = certificate.fingerprint(hashes.SHA256())
         cached = self._trust_cache.get(key)
         if (
             cached is not None
@@ -219,9 +215,9 @@ class EnvelopeVerifier:
             raise TrustError("bad_signature", "the signature is not a detached compact JWS (<header>..<sig>)")
         protected, _, encoded = parts
         header = self._header(protected)
-        certificate = self._certificate(header)
+        certificate, fingerprint = self._certificate(header)
         now = self.clock()
-        kbo = self._trusted(certificate, now)
+        kbo = self._trusted(certificate, fingerprint, now)
         raw = _unb64(encoded)
         if len(raw) != 2 * _COORDINATE:
             raise TrustError("bad_signature", "the signature is not an ES256 signature")
@@ -245,5 +241,4 @@ class EnvelopeVerifier:
             raise TrustError("bad_signature", "the signature carries no one-time value (jti)")
         if not self.replay.first_time(f"{kbo}:{jti}", now):
             raise TrustError("replayed", "this signed message was already received (replay)")
-        fingerprint = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
-        return VerifiedEnvelope(kbo, certificate.serial_number, issued, jti, fingerprint)
+        return VerifiedEnvelope(kbo, certificate.serial_number, issued, jti, fingerprint.hex())

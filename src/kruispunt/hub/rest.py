@@ -161,7 +161,7 @@ def _json(body: dict[str, Any], status: int, hub: Hub | None = None, path: str =
 def _signature_refusal(hub: Hub, request: Request, raw: bytes, c: Consultation) -> Refusal | None:
     """Why the message's signature is refused (bad, replayed, of another institution …), or ``None``."""
     verified, reason, diagnostic = hub.signatures.check(
-        request.headers, raw, method="POST", path=request.url.path
+        request.headers, raw, method="POST", path=request.scope["path"]
     )
     if reason is not None:
         return Refusal(reason, diagnostic or reason.text)

@@ -167,3 +167,12 @@ def test_expired_foreign_and_revoked_certificates_are_refused(hub: SignedHub, tm
     hub.ca.revoke(stolen.serial)
     answer = _post(hub, body, sign(body, stolen, method="POST", path=PATH))
     assert (answer.status_code, _reason(answer)) == (403, "UNTRUSTED_SENDER")
+
+
+def test_a_certificate_named_by_its_thumbprint_is_found_by_the_hub(hub: SignedHub) -> None:
+    body = _body()
+    answer = _post(hub, body, sign(body, hub.gent, method="POST", path=PATH, embed_certificate=False))
+    assert answer.status_code == 200, answer.text
+    unknown = hub.ca.issue(OCMW_GENT, "OCMW Gent")  # issued, but never handed to the hub
+    answer = _post(hub, body, sign(body, unknown, method="POST", path=PATH, embed_certificate=False))
+    assert (answer.status_code, _reason(answer)) == (403, "UNTRUSTED_SENDER")

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kruispunt.trust.ca import NetworkCA, TrustError
-from kruispunt.trust.envelopes import EnvelopeVerifier, sign
+from kruispunt.trust.envelopes import EnvelopeVerifier, sign, thumbprint
 
 OCMW_GENT = "0212140186"
 BODY = b'{"header":{"requester":"0212140186"},"request":{"ssin":"85073003328"}}'
@@ -137,3 +137,18 @@ def test_no_input_makes_the_verifier_fail_otherwise_than_with_a_reason(body: byt
 def _shared_ca() -> NetworkCA:
     """One CA for every hypothesis example (function-scoped fixtures do not mix with @given)."""
     return NetworkCA.create(Path(tempfile.mkdtemp()) / "ca")
+
+
+def test_a_certificate_named_by_thumbprint_is_found_among_the_known_ones(ca: NetworkCA, clock: Clock) -> None:
+    identity = ca.issue(OCMW_GENT, "OCMW Gent")
+    known = {thumbprint(identity.certificate): identity.certificate}
+    verifier = EnvelopeVerifier(ca.certificate, ca.revoked, clock=clock, known=known.get)
+    short = sign(BODY, identity, now=clock.now, embed_certificate=False, **ROUTE)
+    assert len(short) < len(sign(BODY, identity, now=clock.now, **ROUTE)) - 500
+    assert verifier.verify(short, BODY, **ROUTE).kbo == OCMW_GENT
+    stranger = ca.issue(OCMW_GENT, "OCMW Gent")  # valid, but the verifier does not hold it
+    assert (
+        _code(verifier, sign(BODY, stranger, now=clock.now, embed_certificate=False, **ROUTE)) == "untrusted"
+    )
+    ca.revoke(identity.serial)
+    assert _code(verifier, sign(BODY, identity, now=clock.now, embed_certificate=False, **ROUTE)) == "revoked"

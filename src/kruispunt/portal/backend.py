@@ -70,7 +70,7 @@ async def call_backend(
         headers = {
             **(headers or {}),
             "content-type": "application/json",
-            SIGNATURE_HEADER: sign(content, portal.signer, method=method, path=path),
+            SIGNATURE_HEADER: sign(content, portal.signer, method=method, path=path, embed_certificate=False),
         }
     try:
         answer = await backend_client(request).request(

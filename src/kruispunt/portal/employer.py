@@ -18,14 +18,12 @@ portal needs no extra dependency; the CSRF middleware has checked every POST bef
 from __future__ import annotations
 
 import datetime as dt
-import email.parser
-import email.policy
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Request
@@ -40,6 +38,7 @@ from kruispunt.ids import InvalidIdentifier, validate_enterprise_number, validat
 from kruispunt.portal.access import COMPONENT, ROLES, AccessRefused, AccessStore, Positions
 from kruispunt.portal.areas import AreaContext
 from kruispunt.portal.backend import BackendUnavailable, call_backend, unavailable_page
+from kruispunt.portal.forms import form_fields
 from kruispunt.portal.sessions import Session, is_secure
 from kruispunt.portal.web import error_page, render, require_level, safe_next, translate_of
 
@@ -97,41 +96,6 @@ class FormError(Exception):
         super().__init__(key)
         self.key = key
         self.values = values
-
-
-@dataclass(frozen=True)
-class Upload:
-    filename: str
-    data: bytes
-
-
-async def form_fields(request: Request) -> tuple[dict[str, str], dict[str, Upload]]:
-    """The fields (and files) of an urlencoded or multipart POST body; each field's first value."""
-    body = await request.body()
-    content_type = request.headers.get("content-type", "")
-    kind = content_type.split(";")[0].strip().lower()
-    fields: dict[str, str] = {}
-    files: dict[str, Upload] = {}
-    if kind == "application/x-www-form-urlencoded":
-        for name, values in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items():
-            fields[name] = values[0]
-    elif kind == "multipart/form-data":
-        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        if message.is_multipart():
-            for part in message.iter_parts():
-                param = part.get_param("name", header="content-disposition")
-                if not isinstance(param, str) or param in fields or param in files:
-                    continue
-                name = param
-                payload = part.get_payload(decode=True)
-                data = payload if isinstance(payload, bytes) else b""
-                filename = part.get_filename()
-                if filename is not None:
-                    files[name] = Upload(str(filename)[:255], data)
-                else:
-                    fields[name] = data.decode("utf-8", "replace")
-    return fields, files
 
 
 def _text(fields: Mapping[str, str], name: str) -> str:

@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
@@ -24,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from kruispunt.portal.areas import AreaContext
 from kruispunt.portal.backend import BackendUnavailable, call_backend, unavailable_page
+from kruispunt.portal.forms import parse_form
 from kruispunt.portal.roles import require_role
 from kruispunt.portal.sessions import Session
 from kruispunt.portal.web import error_page, language_of, portal_of, render, require_level, translate_of
@@ -102,10 +102,10 @@ async def _listed(request: Request, headers: Mapping[str, str]) -> list[dict[str
 
 
 class Form:
-    """An urlencoded form body (what the portal's forms send; the portal installs no multipart parser)."""
+    """A form body's fields, every value of each (the researcher's forms are plain, no files)."""
 
-    def __init__(self, body: bytes) -> None:
-        self.fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    def __init__(self, content_type: str, body: bytes) -> None:
+        self.fields = parse_form(content_type, body)[0]
 
     def get(self, name: str, default: str = "") -> str:
         values = self.fields.get(name)
@@ -116,7 +116,7 @@ class Form:
 
 
 async def _form(request: Request) -> Form:
-    return Form(await request.body())
+    return Form(request.headers.get("content-type", ""), await request.body())
 
 
 def _one_of(form: Form, name: str, allowed: tuple[str, ...]) -> list[str]:

@@ -10,19 +10,18 @@ Every POST must carry the session's CSRF token in the hidden form field ``csrf_t
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hmac
 import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kruispunt.portal.forms import parse_form
 
 COOKIE_NAME = "kp_session"
 CSRF_FIELD = "csrf_token"
@@ -162,20 +161,8 @@ def read_session(request: Request, store: SessionStore) -> Session | None:
 
 def _form_token(content_type: str, body: bytes) -> str | None:
     """The ``csrf_token`` field of an urlencoded or multipart form body."""
-    kind = content_type.split(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get(CSRF_FIELD)
-        return values[0] if values else None
-    if kind == "multipart/form-data":
-        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        if not message.is_multipart():
-            return None
-        for part in message.iter_parts():
-            if part.get_param("name", header="content-disposition") == CSRF_FIELD:
-                payload = part.get_payload(decode=True)
-                return payload.decode("utf-8", "replace").strip() if isinstance(payload, bytes) else None
-    return None
+    values = parse_form(content_type, body)[0].get(CSRF_FIELD)
+    return values[0].strip() if values else None
 
 
 def csrf_valid(session: Session | None, token: str | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import sys
 
 import uvicorn
@@ -13,14 +14,32 @@ from starlette.routing import Route
 
 
 def app(delay: float) -> Starlette:
-    async def consult(_: Request) -> JSONResponse:
+    last: dict[str, str] = {}
+
+    async def consult(request: Request) -> JSONResponse:
+        body = await request.body()
+        last.update(
+            path=request.url.path,
+            body=base64.b64encode(body).decode(),
+            signature=request.headers.get("x-kruispunt-signature", ""),
+        )
         await asyncio.sleep(delay)
         return JSONResponse({"status": "NO_DATA_FOUND", "data": None})
+
+    async def last_request(_: Request) -> JSONResponse:
+        """What the hub last forwarded (path, body, its signature header): for the signing tests."""
+        return JSONResponse(last)
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route("/consult/{name}", consult, methods=["POST"]), Route("/health", health)])
+    return Starlette(
+        routes=[
+            Route("/consult/{name}", consult, methods=["POST"]),
+            Route("/health", health),
+            Route("/last-request", last_request),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ hub's answer is signed by the KSZ."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -23,8 +24,8 @@ from kruispunt.core.migrate import upgrade
 from kruispunt.ids import make_insz
 from kruispunt.network import KSZ, directory
 from kruispunt.network.registry import Registry
-from kruispunt.trust.ca import Identity, NetworkCA
-from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, sign
+from kruispunt.trust.ca import Identity, NetworkCA, load_identity
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, sign, thumbprint
 from tests.hub.network_fixture import free_port_block
 from tests.hub.test_network_e2e import OCMW_GENT, envelope
 from tests.hub.test_provider_failures import _wait
@@ -40,6 +41,7 @@ class SignedHub:
     ca: NetworkCA
     gent: Identity
     rsz: Identity
+    source: str
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedHub]:
     try:
         _wait(f"http://127.0.0.1:{source_port}", source)
         _wait(f"http://127.0.0.1:{hub_port}", proc)
-        yield SignedHub(f"http://127.0.0.1:{hub_port}", ca, identities[OCMW_GENT], identities[RSZ])
+        yield SignedHub(
+            f"http://127.0.0.1:{hub_port}",
+            ca,
+            identities[OCMW_GENT],
+            identities[RSZ],
+            f"http://127.0.0.1:{source_port}",
+        )
     finally:
         for p in (proc, source):
             p.terminate()
@@ -176,3 +184,17 @@ def test_a_certificate_named_by_its_thumbprint_is_found_by_the_hub(hub: SignedHu
     unknown = hub.ca.issue(OCMW_GENT, "OCMW Gent")  # issued, but never handed to the hub
     answer = _post(hub, body, sign(body, unknown, method="POST", path=PATH, embed_certificate=False))
     assert (answer.status_code, _reason(answer)) == (403, "UNTRUSTED_SENDER")
+
+
+def test_what_the_hub_forwards_is_signed_by_the_ksz(hub: SignedHub) -> None:
+    body = _body()
+    assert _post(hub, body, sign(body, hub.gent, method="POST", path=PATH)).status_code == 200
+    forwarded = httpx.get(f"{hub.source}/last-request", timeout=10).json()
+    known = {thumbprint(c.certificate): c.certificate for c in (hub.gent, hub.rsz)}
+    ksz = load_identity(hub.ca.folder, KSZ)
+    known[thumbprint(ksz.certificate)] = ksz.certificate
+    verifier = EnvelopeVerifier(hub.ca.certificate, hub.ca.revoked, known=known.get)
+    raw = base64.b64decode(forwarded["body"])
+    signer = verifier.verify(forwarded["signature"], raw, method="POST", path=forwarded["path"])
+    assert signer.kbo == KSZ
+    assert PERSON.encode() in raw

@@ -7,8 +7,10 @@ opening a connection per message would cost more than the rest of the pipeline t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -40,6 +42,8 @@ class Forwarder:
         self._bulk_timeout_s = bulk_timeout_s
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self.sign: Callable[[bytes, str], Mapping[str, str]] | None = None
+        """Signs what the hub forwards: (body, path) → headers; set when the hub holds an identity."""
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
@@ -57,10 +61,12 @@ class Forwarder:
         session = self._session
         if session is None:
             raise RuntimeError("Forwarder.start() was not called")
+        data = orjson.dumps(payload)
+        headers = {"content-type": "application/json"}
+        if self.sign is not None:
+            headers.update(self.sign(data, urlsplit(url).path))
         try:
-            async with session.post(
-                url, data=orjson.dumps(payload), headers={"content-type": "application/json"}
-            ) as response:
+            async with session.post(url, data=data, headers=headers) as response:
                 raw = await response.read()
                 status_code = response.status
         except TimeoutError:

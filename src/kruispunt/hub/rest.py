@@ -154,7 +154,7 @@ def render(c: Consultation, outcome: Outcome, echo: dict[str, Any] | None) -> di
 def _json(body: dict[str, Any], status: int, hub: Hub | None = None, path: str = "/hub/messages") -> Response:
     """The JSON answer; signed by the hub (``X-Kruispunt-Signature``) when it holds an identity."""
     raw = orjson.dumps(body)
-    headers = hub.signatures.reply_headers(raw, method="POST", path=path) if hub is not None else None
+    headers = hub.signatures.signed_by_hub(raw, method="POST", path=path) if hub is not None else None
     return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
 

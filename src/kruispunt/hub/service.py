@@ -674,6 +674,7 @@ async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
         signatures=open_signatures(settings),
         rate=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
     )
+    forwarder.sign = hub.signatures.forwarding_signer()
     try:
         yield hub
     finally:

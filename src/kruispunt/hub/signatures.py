@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,11 +116,24 @@ class Signatures:
             return None
         return f"the message names {claimed} but is signed by {verified.kbo}"
 
-    def reply_headers(self, body: bytes, *, method: str, path: str) -> dict[str, str]:
-        """The hub's signature over an answer (nothing when the hub holds no identity)."""
+    def signed_by_hub(self, body: bytes, *, method: str, path: str) -> dict[str, str]:
+        """The hub's signature over what it sends — an answer, or a request it forwards to a source —
+        as a header (nothing when the hub holds no identity). Sources hold the network's certificates, so
+        the certificate is named by thumbprint."""
         if self.identity is None or self.mode == "off":
             return {}
         return {SIGNATURE_HEADER: sign(body, self.identity, method=method, path=path)}
+
+    def forwarding_signer(self) -> Callable[[bytes, str], dict[str, str]] | None:
+        """For the forwarder: signs each request the hub sends a source (None when the hub cannot sign)."""
+        if self.identity is None or self.mode == "off":
+            return None
+        identity = self.identity
+
+        def signed(body: bytes, path: str) -> dict[str, str]:
+            return {SIGNATURE_HEADER: sign(body, identity, method="POST", path=path, embed_certificate=False)}
+
+        return signed
 
 
 def open_signatures(settings: Settings) -> Signatures:

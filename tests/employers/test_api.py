@@ -67,3 +67,22 @@ def test_only_the_employer_grants_and_unknowns_are_404(client: tuple[TestClient,
     assert c.post("/mandates", json=body).status_code == 400  # no declarant
     assert c.get("/employers/0403019261").status_code == 404
     assert c.get("/employers/12345").status_code == 400
+
+
+@pytest.mark.parametrize("declarant", ["NUL", "ghRg0D%:1", "0171775760"])
+def test_an_invalid_declarant_header_is_400_not_a_server_error(
+    client: tuple[TestClient, str], declarant: str
+) -> None:
+    """Found by the OpenAPI fuzzing: the mandate and DRS routes answered 500 for a declarant that is not a
+    KBO number (the refusal was raised, not turned into an answer)."""
+    c, kbo = client
+    headers = {"x-kruispunt-declarant": declarant}
+    body = {"employer": kbo, "declarant": SECRETARIAT, "role": 11, "start": "2026-01-01"}
+    answers = [
+        c.post("/mandates", json=body, headers=headers),
+        c.post("/mandates/1/end", json={"end": "2026-06-30"}, headers=headers),
+        c.get("/drs/1", headers=headers),
+    ]
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["code"] == "INVALID_DECLARANT"

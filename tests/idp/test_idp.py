@@ -437,3 +437,18 @@ def test_password_hash_is_salted_scrypt() -> None:
     assert verify_password("secret", two)
     assert not verify_password("Secret", one)
     assert not verify_password("secret", "plain$secret")
+
+
+def test_the_refusals_are_documented_as_they_are_answered() -> None:
+    """Found by the OpenAPI fuzzing: 400 (an HTML page, an OAuth error) and 401 were not in the document."""
+    idp = TestClient(make_idp(), base_url=ISSUER)
+    paths = idp.get("/openapi.json").json()["paths"]
+    token, userinfo = idp.post("/token"), idp.get("/userinfo")
+    assert (token.status_code, userinfo.status_code) == (400, 401)
+    assert "application/json" in paths["/token"]["post"]["responses"]["400"]["content"]
+    assert "application/json" in paths["/userinfo"]["get"]["responses"]["401"]["content"]
+    authorize = idp.get("/authorize")
+    assert authorize.status_code == 400
+    assert authorize.headers["content-type"].startswith("text/html")
+    assert "text/html" in paths["/authorize"]["get"]["responses"]["400"]["content"]
+    assert "text/html" in paths["/login"]["post"]["responses"]["400"]["content"]

@@ -51,3 +51,15 @@ def test_a_bad_quarter_is_refused(nr_url: str) -> None:
             response = nr.post("/warehouse/extract/persons", json=body)
             assert response.status_code == 422, body
             assert "quarter" in response.text or "x" in response.text
+
+
+def test_a_quarter_of_year_zero_is_refused_not_a_server_error(nr_url: str) -> None:
+    """Found by the OpenAPI fuzzing: ``0000Q1`` matches the pattern but there is no year 0 (it was a 500)."""
+    with TestClient(create_nr(nr_url)) as nr:
+        response = nr.post("/warehouse/extract/persons", json={"quarter": "0000Q1"})
+    assert response.status_code == 422
+    assert "year 0" in response.json()["error"]["message"]
+
+
+def test_the_last_quarter_of_year_9999_has_bounds() -> None:
+    assert extract.quarter_bounds("9999Q4")[1].isoformat() == "9999-12-31"

@@ -281,3 +281,19 @@ def test_odd_post_bodies_are_400_not_500_nor_ignored(client: TestClient, body: b
     answer = client.post(DATA, content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["code"] == "INVALID_SELECTION"
+
+
+def test_problems_and_missing_pages_are_documented_as_answered(client: TestClient) -> None:
+    """Found by the OpenAPI fuzzing: PxWeb answers problems as ``application/problem+json`` and an unknown
+    application page as HTML, both documented as ``application/json``."""
+    doc = client.get("/openapi.json").json()
+    asked = {"/api/v2/tables": "/api/v2/tables?lang=FALSE", "/api/v2/tables/{id}": "/api/v2/tables/nope"}
+    for path, url in asked.items():
+        answer = client.get(url)
+        assert answer.status_code in {400, 404}
+        documented = doc["paths"][path]["get"]["responses"][str(answer.status_code)]["content"]
+        assert answer.headers["content-type"].split(";")[0] in documented
+    page = client.get("/apps/nope")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "text/html" in doc["paths"]["/apps/{application}"]["get"]["responses"]["404"]["content"]

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from kruispunt.attest.keys import KeySet
 from kruispunt.audit import checkpoints, service
 from kruispunt.audit.schemas import AuditEntryView, ConsultationList
-from kruispunt.core.web import JSONResponse, error_body
+from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.ids import InvalidIdentifier, validate_insz
 
 log = logging.getLogger("kruispunt.audit")
@@ -144,7 +144,11 @@ def _checkpoint_routes(
             return checkpoints.latest_checkpoint(conn, keys())
         return checkpoints.checkpoint_by_id(conn, checkpoint_id, keys())
 
-    @router.get("/audit/checkpoints/latest", summary="The latest signed checkpoint of the log")
+    @router.get(
+        "/audit/checkpoints/latest",
+        summary="The latest signed checkpoint of the log",
+        responses=error_responses(404, e404="no checkpoint has been signed yet"),
+    )
     def latest() -> Response:
         """Per chain its size and Merkle root, signed (``token``, a compact JWS by the KSZ's key)."""
         with get_engine().connect() as conn:

@@ -26,7 +26,7 @@ from kruispunt.coding import service
 from kruispunt.core.db import make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import get_settings
-from kruispunt.core.web import JSONResponse, create_service_app, error_body
+from kruispunt.core.web import JSONResponse, create_service_app, error_body, error_responses
 
 _STATUS: dict[str, int] = {
     "INVALID_PROJECT": 422,
@@ -90,6 +90,11 @@ def codes_of(answer: httpx.Response) -> list[object] | None:
     return codes if isinstance(codes, list) else None
 
 
+CODING_ERRORS = error_responses(403, 404, 409, 503)
+"""The refusals of :data:`_STATUS` besides 422: no approval in force, unknown project or code, already there,
+the key not available."""
+
+
 def _refusal(exc: service.CodingError) -> Response:
     return JSONResponse(error_body(exc.code, str(exc)), status_code=_STATUS.get(exc.code, 422))
 
@@ -115,7 +120,13 @@ def create_app(
     )
     app.state.engine = engine
 
-    @app.post("/projects", status_code=201, tags=["projects"], summary="Create a project with its own key")
+    @app.post(
+        "/projects",
+        status_code=201,
+        tags=["projects"],
+        summary="Create a project with its own key",
+        responses=CODING_ERRORS,
+    )
     def create_project(body: ProjectIn) -> Response:
         try:
             with engine.begin() as conn:
@@ -124,7 +135,12 @@ def create_app(
             return _refusal(exc)
         return JSONResponse({"project": body.project}, status_code=201)
 
-    @app.post("/projects/{project}/codes", tags=["coding"], summary="The project's codes of INSZ, in order")
+    @app.post(
+        "/projects/{project}/codes",
+        tags=["coding"],
+        summary="The project's codes of INSZ, in order",
+        responses=CODING_ERRORS,
+    )
     def codes(project: str, body: CodesIn) -> Response:
         """All or nothing: a bad INSZ (or one with separators) is named by its item and nothing is kept.
         Checked and coded column-wise (:func:`~kruispunt.coding.service.code_many`): the hub sends 50 000 a
@@ -140,6 +156,7 @@ def create_app(
         "/projects/{project}/recode",
         tags=["coding"],
         summary="The codes in this project of the persons behind codes of another project",
+        responses=CODING_ERRORS,
     )
     def recode(project: str, body: RecodeIn) -> Response:
         try:
@@ -156,6 +173,7 @@ def create_app(
         status_code=201,
         tags=["decoding"],
         summary="Record a decision that allows decoding in this project",
+        responses=CODING_ERRORS,
     )
     def approve(project: str, body: ApprovalIn) -> Response:
         try:
@@ -174,7 +192,12 @@ def create_app(
             status_code=201,
         )
 
-    @app.post("/projects/{project}/decode", tags=["decoding"], summary="The INSZ behind a code, if approved")
+    @app.post(
+        "/projects/{project}/decode",
+        tags=["decoding"],
+        summary="The INSZ behind a code, if approved",
+        responses=CODING_ERRORS,
+    )
     def decode(project: str, body: DecodeIn) -> Response:
         """Granted or refused, the request is logged (the log entry is committed either way)."""
         with engine.connect() as conn:
@@ -193,7 +216,12 @@ def create_app(
             conn.commit()
         return JSONResponse({"project": project, "code": body.code, "insz": insz})
 
-    @app.get("/projects/{project}/decodings", tags=["decoding"], summary="The decoding log of a project")
+    @app.get(
+        "/projects/{project}/decodings",
+        tags=["decoding"],
+        summary="The decoding log of a project",
+        responses=CODING_ERRORS,
+    )
     async def decodings(project: str) -> Response:
         def read() -> list[dict[str, object]]:
             with engine.connect() as conn:

@@ -13,18 +13,117 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("kruispunt.web")
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
+    """JSON rendered with orjson.
+
+    A subclass of Starlette's (and so FastAPI's) ``JSONResponse`` on purpose: FastAPI documents a route's
+    ``response_model`` only when the route's response class is one; with a plain ``Response`` every answer
+    was documented as ``{"type": "string"}``.
+    """
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """What every refusal looks like (:func:`error_body`): ``{"error": {"code", "message", "details"?}}``."""
+
+    error: ErrorDetail
+
+
+ERROR_REASONS = {
+    400: "Bad input: an identifier that is not valid, a body that cannot be read",
+    401: "Not authenticated",
+    403: "Not allowed",
+    404: "Unknown resource",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "The request does not match the schema",
+    502: "An upstream service failed",
+    503: "Not available",
+}
+
+
+def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for refusals that carry the shared error body (:func:`error_body`),
+    e.g. ``error_responses(404, 409)``; ``descriptions`` (``e409="already decided"``) override the text."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        text = descriptions.get(f"e{code}", ERROR_REASONS.get(code, "Refused"))
+        out[code] = {"model": ErrorBody, "description": text}
+    return out
+
+
+def document_shared_errors(app: FastAPI) -> None:
+    """Complete the app's OpenAPI document with the refusals every route shares.
+
+    What the shared plumbing answers, whatever the route: 422 with :class:`ErrorBody` (not FastAPI's
+    ``HTTPValidationError``: :func:`install_error_handlers` rewrites it), 400 when a parameter or body
+    cannot be read (an identifier that is not valid, a body that is not JSON), 413 for a body over the limit,
+    404 when a path names something unknown. A route's own ``responses`` win.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = generate()
+        _add_shared_errors(doc)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _error_response(code: int) -> dict[str, Any]:
+    return {"description": ERROR_REASONS[code], "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def _add_shared_errors(doc: dict[str, Any]) -> None:
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(body.pop("$defs", {}))
+    schemas["ErrorBody"] = body
+    for item in doc.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = _error_response(422)
+            parameters = operation.get("parameters", [])
+            has_body = "requestBody" in operation
+            if parameters or has_body:
+                responses.setdefault("400", _error_response(400))
+            if has_body:
+                responses.setdefault("413", _error_response(413))
+            if any(p.get("in") == "path" for p in parameters):
+                responses.setdefault("404", _error_response(404))
+    text = orjson.dumps(doc.get("paths", {}))
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{name}".encode() not in text:
+            schemas.pop(name, None)
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -158,6 +257,7 @@ def create_service_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    document_shared_errors(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, exempt_prefixes=body_limit_exempt)
 
     @app.get("/health", tags=["operations"], summary="Liveness and readiness of this service")

@@ -50,7 +50,10 @@ def open_log(url: str) -> tuple[Engine, AuditWriter]:
 
 def declarant_of(value: str | None) -> str:
     """The ``X-Kruispunt-Declarant`` header as a validated KBO number (400 when absent or invalid)."""
-    found = service.valid_declarant(value)
+    try:
+        found = service.valid_declarant(value)
+    except DeclarationRefused as exc:
+        raise exc.http() from exc
     if found is None:
         raise no_declarant().http()
     return found

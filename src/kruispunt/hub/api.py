@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limit_exempt=("/hub/", "/soap/"),
     )
 
+    SOAP_MEDIA = ("text/xml", "application/soap+xml")
+
     @app.post(
         "/hub/messages",
         tags=["consultation"],
@@ -176,6 +178,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["consultation"],
         summary="CBSS classic SSDN connector: SOAP sendXML carrying an SSDNRequest",
         response_class=Response,
+        responses={
+            status: {
+                "description": text,
+                "content": {media: {"schema": {"type": "string"}} for media in SOAP_MEDIA},
+            }
+            for status, text in (
+                (200, "an SSDNReply (a refused or failed service too: its ResultSummary says why)"),
+                (400, "a SOAP fault: no SOAP envelope could be read"),
+                (413, "a SOAP fault: body too large"),
+                (503, "a SOAP fault: the exchange could not be logged"),
+            )
+        },
         openapi_extra={
             "requestBody": {"required": True, "content": {"text/xml": {"schema": {"type": "string"}}}}
         },

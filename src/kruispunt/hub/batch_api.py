@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.types import Message
 
 from kruispunt.core.settings import Settings
-from kruispunt.core.web import BodyTooLarge, JSONResponse, error_body, read_body_limited
+from kruispunt.core.web import BodyTooLarge, JSONResponse, error_body, error_responses, read_body_limited
 from kruispunt.hub import errors, rest
 from kruispunt.hub.batch import (
     MAX_HEADER_BYTES,
@@ -39,7 +39,7 @@ from kruispunt.hub.batch import (
 )
 from kruispunt.hub.errors import Refusal
 from kruispunt.hub.models import DONE, FAILED
-from kruispunt.hub.schemas import ConsultationRequest
+from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
 from kruispunt.hub.service import Consultation, Hub
 from kruispunt.ids import is_valid_enterprise_number
 from kruispunt.network.registry import UnknownInstitution
@@ -73,6 +73,10 @@ Results (`GET /hub/batches/{id}/results`): one JSON line per request line, in fi
 "deliberation", "data", "dataFilters"?, "warnings"?, "fault"?}`, `data` filtered to the deliberation's fields
 exactly as on `POST /hub/messages`.
 """
+
+OWNER_ERRORS = error_responses(401, 403, 404, 409, 410)
+"""Who may read a batch or a mailbox item: 401 without an identity, 403 when it is another's; 404 unknown,
+409 not finished yet, 410 acknowledged (deleted)."""
 
 IDENTITY = (
     "The caller declares its CBE number in the `X-Kruispunt-Cbe-Number` header or the `cbeNumber` query "
@@ -390,6 +394,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
         tags=["batches"],
         summary="Status of a batch: QUEUED / RUNNING / DONE / FAILED, counts, percent, rate",
         description=IDENTITY,
+        responses=OWNER_ERRORS,
     )
     async def get_batch(batch_id: str, request: Request) -> Response:
         return JSONResponse(batch_status(await _batch_of(request, batch_id)))
@@ -428,7 +433,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
         + IDENTITY
         + " 409 until the batch is DONE, unless `partial=true` (the lines committed so far).",
         response_class=Response,
-        responses={200: {"content": {NDJSON: {}}}},
+        responses={200: {"content": {NDJSON: {}}}, **OWNER_ERRORS},
     )
     async def get_results(batch_id: str, request: Request, partial: bool = False) -> Response:
         return await _lines(request, batch_id, "result", partial)
@@ -439,7 +444,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
         summary="Error report of a batch (JSON Lines, one per refused line)",
         description=FILE_FORMAT + "\n" + IDENTITY,
         response_class=Response,
-        responses={200: {"content": {NDJSON: {}}}},
+        responses={200: {"content": {NDJSON: {}}}, **OWNER_ERRORS},
     )
     async def get_errors(batch_id: str, request: Request, partial: bool = False) -> Response:
         return await _lines(request, batch_id, "error", partial)
@@ -458,6 +463,30 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
             "the JSON `POST /hub/messages` would have given — lands in the caller's mailbox: "
             "`GET /hub/mailbox/{cbeNumber}/{ticket}`."
         ),
+        responses={
+            **{
+                status: {"model": ConsultationReply, "description": text}
+                for status, text in (
+                    (200, "answered at once, as POST /hub/messages would (the body could not be read)"),
+                    (400, "malformed request, schema violation, invalid INSZ"),
+                    (413, "body too large"),
+                    (503, "the exchange could not be logged"),
+                )
+            },
+            403: {
+                "description": "an unknown caller (a CBSS-style reply), or not the declared one (an error)",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/ConsultationReply"},
+                                {"$ref": "#/components/schemas/ErrorBody"},
+                            ]
+                        }
+                    }
+                },
+            },
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -525,6 +554,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
             "not acknowledged yet, oldest first. The path names the caller (no authentication yet: a later "
             "issue)."
         ),
+        responses=OWNER_ERRORS,
     )
     async def get_mailbox(cbe_number: str, request: Request) -> Response:
         owner = _mailbox_owner(request, cbe_number)
@@ -542,6 +572,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
             "An asynchronous message: 200 with the answer `POST /hub/messages` would have given (its HTTP "
             "status in `X-Kruispunt-Answer-Status`), or 202 while it runs. A batch: its status document."
         ),
+        responses=OWNER_ERRORS,
     )
     async def get_item(cbe_number: str, item_id: str, request: Request) -> Response:
         owner = _mailbox_owner(request, cbe_number)
@@ -569,7 +600,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
         tags=["mailbox"],
         status_code=204,
         summary="Acknowledge a mailbox item: its stored answers (results, files, answer body) are deleted",
-        responses={409: {"description": "the item is not finished yet"}},
+        responses={**OWNER_ERRORS, 409: {"description": "the item is not finished yet"}},
     )
     async def acknowledge(cbe_number: str, item_id: str, request: Request) -> Response:
         owner = _mailbox_owner(request, cbe_number)

@@ -140,7 +140,13 @@ def create_app(
     def jwks() -> Response:
         return JSONResponse(idp.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
-    @app.get("/authorize", tags=["oidc"], summary="Start a login (authorization code flow, PKCE S256)")
+    @app.get(
+        "/authorize",
+        tags=["oidc"],
+        summary="Start a login (authorization code flow, PKCE S256)",
+        response_class=HTMLResponse,
+        responses=_HTML_ROUTE,
+    )
     def authorize(request: Request) -> Response:
         """Show the means whose level reaches ``acr_values``. An unknown client or redirect URI is an HTML
         error (never a redirect to an unregistered address); other bad requests go back to the client
@@ -165,7 +171,13 @@ def create_app(
         )
         return response
 
-    @app.post("/login", tags=["oidc"], summary="Authenticate with one means (HTML form)")
+    @app.post(
+        "/login",
+        tags=["oidc"],
+        summary="Authenticate with one means (HTML form)",
+        response_class=HTMLResponse,
+        responses=_HTML_ROUTE,
+    )
     async def login(request: Request) -> Response:
         """The posted means; on success a redirect to the client with the code, else the page again."""
         try:
@@ -190,7 +202,12 @@ def create_app(
                 return error_page(exc, "login")
             return login_page(pending, status=exc.status, error=exc.message)
 
-    @app.post("/token", tags=["oidc"], summary="Exchange a code for an ID token and an access token")
+    @app.post(
+        "/token",
+        tags=["oidc"],
+        summary="Exchange a code for an ID token and an access token",
+        responses=_OAUTH_ROUTE,
+    )
     async def token(request: Request) -> Response:
         try:
             form = await read_form(request)
@@ -198,7 +215,12 @@ def create_app(
         except IdpError as exc:
             return oauth_error(exc, "token")
 
-    @app.get("/userinfo", tags=["oidc"], summary="Claims about the holder of an access token")
+    @app.get(
+        "/userinfo",
+        tags=["oidc"],
+        summary="Claims about the holder of an access token",
+        responses=_OAUTH_ROUTE,
+    )
     def userinfo(request: Request) -> Response:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         try:
@@ -209,6 +231,29 @@ def create_app(
             return oauth_error(exc, "userinfo")
 
     return app
+
+
+def _responses(media: str, *codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses``: ``codes`` answered as an HTML page or as an OAuth error."""
+    schema = _OAUTH_ERROR if media == "application/json" else {"type": "string"}
+    return {c: {"description": _WHY[c], "content": {media: {"schema": schema}}} for c in codes}
+
+
+_OAUTH_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+_WHY = {
+    200: "the page",
+    303: "back to the client",
+    400: "a bad request",
+    401: "not authenticated",
+    403: "not allowed",
+    413: "request too large",
+}
+_HTML_ROUTE = {303: {"description": _WHY[303]}, **_responses("text/html", 200, 400, 401, 403, 413)}
+_OAUTH_ROUTE = _responses("application/json", 400, 401, 403, 413)
 
 
 def _redirect(url: str) -> Response:

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from kruispunt.core.web import JSONResponse, error_body
+from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.ids import normalise_insz
 from kruispunt.network import KSZ, directory
 from kruispunt.network.catalogue import Catalogue
@@ -327,6 +327,7 @@ def make_router(
         response_model=ListResponse,
         tags=["directory"],
         summary="A person's inscriptions (ManageAccess LIST)",
+        responses=error_responses(403, e403="unknown institution"),
     )
     async def list_route(body: ListRequest) -> Any:
         return await reported("LIST", body, await _list(body))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from html import escape
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -296,9 +297,17 @@ def _api_params(
 # ----------------------------------------------------------------------------------------------- router
 
 
+PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "no such application or table (a page)",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
+
+
 def create_router(store: TableStore) -> APIRouter:
     """Routes ``/apps``, ``/apps/{application}``, ``/apps/{application}/{table_id}`` and its ``/download``."""
-    router = APIRouter(tags=["warehouse apps"])
+    router = APIRouter(tags=["warehouse apps"], responses=PAGE_ERRORS)
 
     def find(application: str, table_id: str) -> TableMeta:
         """The table, if it belongs to this application (a table has one canonical page)."""

@@ -59,9 +59,12 @@ def quarter_bounds(quarter: str) -> tuple[dt.date, dt.date]:
     if m is None:
         raise ExtractError(f"quarter {quarter!r} is not of the form 2024Q4")
     year, q = int(m.group(1)), int(m.group(2))
+    if year < dt.MINYEAR:
+        raise ExtractError(f"quarter {quarter!r}: there is no year 0")
     first = dt.date(year, 3 * q - 2, 1)
-    last = dt.date(year + 1, 1, 1) if q == 4 else dt.date(year, 3 * q + 1, 1)
-    return first, last - dt.timedelta(days=1)
+    if q == 4:
+        return first, dt.date(year, 12, 31)
+    return first, dt.date(year, 3 * q + 1, 1) - dt.timedelta(days=1)
 
 
 def quarters_before(reference: dt.date, count: int) -> list[str]:

@@ -211,6 +211,25 @@ class ApiProblem(Exception):
 _TITLES = {400: "Bad Request", 404: "Not Found", 413: "Payload Too Large"}
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "error"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "error": {"$ref": "#/components/schemas/ErrorDetail"},
+    },
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": title, "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    for status, title in _TITLES.items()
+}
+"""How :func:`problem` answers are documented on every PxWeb route."""
+
+
 def problem(status: int, code: str, message: str, instance: str = "", **details: Any) -> Response:
     """A PxWebApi-style problem answer (also carrying the kruispunt ``error`` object)."""
     body: dict[str, Any] = {
@@ -420,7 +439,7 @@ def answer_data(store: TableStore, table_id: str, wanted: DataRequest, output_fo
 
 def create_router(store: TableStore) -> APIRouter:
     """Routes under ``/api/v2``: ``/config``, ``/tables``, ``/tables/{id}``, ``…/metadata``, ``…/data``."""
-    router = APIRouter(prefix="/api/v2", tags=["pxweb"])
+    router = APIRouter(prefix="/api/v2", tags=["pxweb"], responses=PROBLEM_RESPONSES)
 
     @router.get("/config", summary="API configuration (PxWebApi ConfigResponse)")
     def config() -> Response:

@@ -145,3 +145,18 @@ def test_open_validates_and_close_unregisters(keys_dir: Path, fake_hub: FakeHub,
         unconfigured = client.post("/files", json={**good, "proof": PROOF})
         assert unconfigured.status_code == 503
         assert unconfigured.json()["error"]["code"] == "HUB_NOT_CONFIGURED"
+
+
+def test_the_file_refusals_are_documented(keys_dir: Path, sqlite_urls: Urls) -> None:
+    """Found by the OpenAPI fuzzing: closing a closed file is 409, which the document did not name."""
+    urls = sqlite_urls("rva")
+    with TestClient(source_app("rva", urls[("rva", None)], keys_dir)) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    for path, method in (
+        ("/files", "post"),
+        ("/files/{file_id}/close", "post"),
+        ("/files/{kind}/{key}", "put"),
+        ("/files/{kind}/{key}/cancel", "post"),
+    ):
+        assert {"404", "409", "503"} <= set(paths[path][method]["responses"]), path
+    assert "201" in paths["/files/{kind}/{key}"]["put"]["responses"]

@@ -271,3 +271,14 @@ def test_a_zima001_reaches_the_mutuality_of_the_worker(network: dict[str, Any], 
     assert cancel.status_code == 200, cancel.text
     assert fake_hub.calls[-1][0] == "/directory/unregister"
     assert _consult(nic, "work_incapacity_status", person=NOBODY).json()["status"] == "NO_DATA_FOUND"
+
+
+def test_a_quarter_of_year_zero_is_422_at_the_member_and_at_nic(network: dict[str, Any]) -> None:
+    """Found by the OpenAPI fuzzing: ``0000Q1`` fits the pattern but has no dates; the member answered 500
+    and NIC, relaying it, 502."""
+    body = {"quarter": "0000Q1"}
+    member = httpx.post(f"{network['members']}/members/{CM}/warehouse/extract/files", json=body, timeout=10)
+    nic = httpx.post(f"{network['nic']}/warehouse/extract/files", json=body, timeout=10)
+    for answer in (member, nic):
+        assert answer.status_code == 422, answer.text
+        assert "year 0" in answer.json()["error"]["message"]

@@ -42,7 +42,7 @@ from starlette.responses import Response
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings, get_settings
-from kruispunt.core.web import JSONResponse, create_service_app
+from kruispunt.core.web import JSONResponse, create_service_app, error_responses
 from kruispunt.sources import extracts
 from kruispunt.sources.changes import ChangePublisher
 from kruispunt.sources.common import ConsultReply, ConsultRequest, error_detail
@@ -75,6 +75,10 @@ from kruispunt.sources.web import (
     item_error,
     unknown_message_type,
 )
+from kruispunt.warehouse.extract import ExtractError, quarter_bounds
+
+FILE_ERRORS = error_responses(404, 409, 503, e503="the hub or the managing institution could not be reached")
+"""What opening, closing, amending or cancelling a file can be refused with (:class:`service.FileError`)."""
 
 Reply = ConsultReply[dict[str, Any]]
 COMPONENT = "social"
@@ -242,14 +246,25 @@ def create_source_app(
         datasets["employers"] = extracts.employers_of(files_extract)
     extracts.add_extract_routes(app, datasets)
 
-    @app.post("/files", tags=["files"], summary="Open a file and integrate the person", status_code=201)
+    @app.post(
+        "/files",
+        tags=["files"],
+        summary="Open a file and integrate the person",
+        status_code=201,
+        responses=FILE_ERRORS,
+    )
     def open_file(body: FileIn) -> FileReply:
         try:
             return _published(publisher, service.open_file)(engine, definition=d, body=body, hub=hub)
         except FileError as exc:
             raise exc.http() from exc
 
-    @app.post("/files/{file_id}/close", tags=["files"], summary="Close a file and end the integration")
+    @app.post(
+        "/files/{file_id}/close",
+        tags=["files"],
+        summary="Close a file and end the integration",
+        responses=FILE_ERRORS,
+    )
     def close_file(file_id: int, body: CloseIn) -> FileReply:
         try:
             return _published(publisher, service.close_file)(engine, file_id=file_id, body=body, hub=hub)
@@ -260,6 +275,7 @@ def create_source_app(
         "/files/{kind}/{key}",
         tags=["files"],
         summary="Open (201) or amend (200) the file named by a key; the same content again changes nothing",
+        responses={**FILE_ERRORS, 201: {"description": "opened"}},
     )
     def put_file(kind: str, key: str, body: KeyedFileIn, response: FastAPIResponse) -> KeyedFileReply:
         try:
@@ -275,6 +291,7 @@ def create_source_app(
         "/files/{kind}/{key}/cancel",
         tags=["files"],
         summary="Remove the file named by a key (a repeated cancel gets the same answer)",
+        responses=FILE_ERRORS,
     )
     def cancel_file(kind: str, key: str, body: CancelIn) -> KeyedFileReply:
         try:
@@ -386,14 +403,23 @@ def create_members_app(
         response_class=Response,
     )
     async def member_extract(kbo: str, body: extracts.ExtractIn) -> Response:
-        table = await run_in_threadpool(extracts.social_files(engine_for(kbo), file_table), body.quarter)
+        try:
+            table = await run_in_threadpool(extracts.social_files(engine_for(kbo), file_table), body.quarter)
+        except ExtractError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         return Response(extracts.arrow_bytes(table), media_type=extracts.ARROW_STREAM)
 
     @app.get("/members", tags=["members"], summary="The members served here")
     def list_members() -> dict[str, Any]:
         return {"members": list(d.institutions), "managed_by": d.managed_by}
 
-    @app.post("/members/{kbo}/files", tags=["files"], summary="Open a file at a member", status_code=201)
+    @app.post(
+        "/members/{kbo}/files",
+        tags=["files"],
+        summary="Open a file at a member",
+        status_code=201,
+        responses=FILE_ERRORS,
+    )
     def open_file(kbo: str, body: FileIn) -> FileReply:
         engine = engine_for(kbo)
         try:
@@ -403,7 +429,12 @@ def create_members_app(
         except FileError as exc:
             raise exc.http() from exc
 
-    @app.post("/members/{kbo}/files/{file_id}/close", tags=["files"], summary="Close a file at a member")
+    @app.post(
+        "/members/{kbo}/files/{file_id}/close",
+        tags=["files"],
+        summary="Close a file at a member",
+        responses=FILE_ERRORS,
+    )
     def close_file(kbo: str, file_id: int, body: CloseIn) -> FileReply:
         engine = engine_for(kbo)
         try:
@@ -417,6 +448,7 @@ def create_members_app(
         "/members/{kbo}/files/{kind}/{key}",
         tags=["files"],
         summary="Open (201) or amend (200) a member's file named by a key",
+        responses={**FILE_ERRORS, 201: {"description": "opened"}},
     )
     def put_file(
         kbo: str, kind: str, key: str, body: KeyedFileIn, response: FastAPIResponse
@@ -435,6 +467,7 @@ def create_members_app(
         "/members/{kbo}/files/{kind}/{key}/cancel",
         tags=["files"],
         summary="Remove a member's file named by a key",
+        responses=FILE_ERRORS,
     )
     def cancel_file(kbo: str, kind: str, key: str, body: CancelIn) -> KeyedFileReply:
         engine = engine_for(kbo)
@@ -551,6 +584,10 @@ def create_managing_app(
         response_class=Response,
     )
     async def network_extract(body: extracts.ExtractIn) -> Response:
+        try:
+            quarter_bounds(body.quarter)  # a bad quarter is the caller's error, not a member's failure
+        except ExtractError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         try:
             table = await network.extract_files(body.quarter)
         except ExtractUnavailable as exc:

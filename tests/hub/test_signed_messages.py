@@ -42,6 +42,7 @@ class SignedHub:
     gent: Identity
     rsz: Identity
     source: str
+    data_dir: Path
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedHub]:
             identities[OCMW_GENT],
             identities[RSZ],
             f"http://127.0.0.1:{source_port}",
+            data_dir,
         )
     finally:
         for p in (proc, source):

@@ -152,3 +152,31 @@ def test_a_certificate_named_by_thumbprint_is_found_among_the_known_ones(ca: Net
     )
     ca.revoke(identity.serial)
     assert _code(verifier, sign(BODY, identity, now=clock.now, embed_certificate=False, **ROUTE)) == "revoked"
+
+
+def test_the_signature_covers_the_bodys_digest_and_checks_offline_from_it(
+    ca: NetworkCA, verifier: EnvelopeVerifier, clock: Clock
+) -> None:
+    from kruispunt.trust.envelopes import body_digest, verify_digest
+
+    identity = ca.issue(OCMW_GENT, "OCMW Gent")
+    signature = sign(BODY, identity, now=clock.now, claims={"tkt": "t-1"}, **ROUTE)
+    verified = verifier.verify(signature, BODY, **ROUTE)
+    assert verified.digest == body_digest(BODY).hex()
+    checked = verify_digest(signature, body_digest(BODY), ca.certificate)  # no body, no clock, no replay
+    assert checked.kbo == OCMW_GENT
+    assert checked.header["tkt"] == "t-1"
+    with pytest.raises(TrustError) as refused:
+        verify_digest(signature, body_digest(BODY + b" "), ca.certificate)
+    assert refused.value.code == "bad_signature"
+    other = NetworkCA.create(Path(tempfile.mkdtemp()) / "other")
+    with pytest.raises(TrustError):
+        verify_digest(signature, body_digest(BODY), other.certificate)
+
+
+def test_a_subject_is_signed_and_returned(ca: NetworkCA, verifier: EnvelopeVerifier, clock: Clock) -> None:
+    identity = ca.issue(OCMW_GENT, "OCMW Gent")
+    signature = sign(BODY, identity, now=clock.now, subject="researcher-7", **ROUTE)
+    assert verifier.verify(signature, BODY, **ROUTE).subject == "researcher-7"
+    unsigned_subject = sign(BODY, identity, now=clock.now, **ROUTE)
+    assert verifier.verify(unsigned_subject, BODY, **ROUTE).subject is None

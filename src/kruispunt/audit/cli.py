@@ -13,6 +13,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from cryptography import x509
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,12 +22,14 @@ from kruispunt.attest.errors import AttestationError
 from kruispunt.attest.keys import KeySet
 from kruispunt.audit.checkpointer import checkpoint_if_grown, log_signing_key
 from kruispunt.audit.checkpoints import verify_log
+from kruispunt.audit.evidence import EvidenceError, build_evidence, verify_evidence
 from kruispunt.audit.models import audit_checkpoint
 from kruispunt.audit.service import VerifyReport, verify
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.settings import get_settings
 from kruispunt.network import KSZ
 from kruispunt.sources.social.signing import public_key_path
+from kruispunt.trust.ca import TrustError
 
 app = typer.Typer(help="The tamper-evident log of every exchange.", no_args_is_help=True)
 
@@ -158,3 +161,75 @@ def checkpoint_command(data_dir: DataDirOption = None, db: DbOption = None) -> N
         return
     sizes = ", ".join(f"chain {s.chain}: {s.size} entries" for s in made.chains)
     typer.echo(f"checkpoint {made.id} signed ({sizes})")
+
+
+@app.command("show")
+def show_command(
+    ticket: Annotated[str, typer.Argument(help="The hub's ticket of the exchange.")],
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+    keys: Annotated[
+        Path | None, typer.Option("--keys", help="JWKS of the network (GET /hub/keys) for the checkpoints.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the evidence file here (else stdout).")
+    ] = None,
+) -> None:
+    """Write the evidence file of one exchange: its log entry with an inclusion proof under a signed
+    checkpoint, the sender's signed request digest and the hub's signed answer digest. Exit 1 when the
+    exchange or its evidence is not there (yet)."""
+    engine, shown = _open_engine(data_dir, db, False)
+    folder = (data_dir if data_dir is not None else get_settings().data_dir) / "trust"
+    try:
+        key_set = _checkpoint_keys(keys, data_dir)
+        if key_set is None:
+            typer.echo("no key of the log found (give --keys)", err=True)
+            raise typer.Exit(2)
+        with engine.connect() as conn:
+            doc = build_evidence(conn, ticket, key_set, folder)
+    except SQLAlchemyError as exc:
+        raise _open_error(shown, str(exc).splitlines()[0], False) from exc
+    except (EvidenceError, TrustError, OSError) as exc:
+        typer.echo(f"no evidence: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"evidence of {ticket} written to {out}")
+
+
+@app.command("verify-evidence")
+def verify_evidence_command(
+    file: Annotated[Path, typer.Argument(help="An evidence file written by `kruispunt audit show`.")],
+    ca: Annotated[
+        Path | None, typer.Option("--ca", help="The network CA's certificate (PEM) to trust.")
+    ] = None,
+    keys: Annotated[Path | None, typer.Option("--keys", help="JWKS of the network (GET /hub/keys).")] = None,
+) -> None:
+    """Check an evidence file offline (no database, no network): exit 0 when it holds, 1 when it does
+    not, 2 when a file cannot be read."""
+    try:
+        doc = orjson.loads(file.read_bytes())
+        anchor = x509.load_pem_x509_certificate(ca.read_bytes()) if ca is not None else None
+        key_set = None
+        if keys is not None:
+            jwks = orjson.loads(keys.read_bytes())
+            key_set = KeySet.from_jwks(jwks if "keys" in jwks else {"keys": [jwks]})
+    except (OSError, ValueError, AttestationError) as exc:
+        typer.echo(f"cannot read: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        report = verify_evidence(doc, ca_certificate=anchor, log_keys=key_set)
+    except EvidenceError as exc:
+        typer.echo(f"evidence does NOT verify: {exc}")
+        raise typer.Exit(1) from exc
+    who = f"signed by {report.requester}" if report.requester else "unsigned request"
+    typer.echo(
+        f"evidence of {report.ticket} verifies: {who}, answered by the KSZ, in checkpoint {report.checkpoint}"
+    )
+    if anchor is None:
+        typer.echo("(trusting the CA and log key the file carries: give --ca and --keys to pin them)")

@@ -103,6 +103,24 @@ class AuditCheckpoint(AuditBase):
     token: Mapped[str] = mapped_column(String, nullable=False)
 
 
+class AuditEvidence(AuditBase):
+    """What proves an exchange beyond the log entry: the sender's signature over the request's SHA-256 and
+    the hub's signature over the answer's, which also names the ticket and the request's digest.
+
+    Kept beside the hash chain, not in it: each signature is proof by itself (made by the sender's or the
+    KSZ's key), and the hub's signature binds the pair to the entry's ticket; see
+    :mod:`kruispunt.audit.evidence`. Bodies are not kept: their digests are what was signed."""
+
+    __tablename__ = "audit_evidence"
+
+    ticket: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_signature: Mapped[str | None] = mapped_column(String, nullable=True)
+    reply_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    reply_signature: Mapped[str] = mapped_column(String, nullable=False)
+
+
 audit_entry: Table = table_of(AuditEntry)
+audit_evidence: Table = table_of(AuditEvidence)
 audit_head: Table = table_of(AuditHead)
 audit_checkpoint: Table = table_of(AuditCheckpoint)

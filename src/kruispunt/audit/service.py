@@ -46,7 +46,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from kruispunt.audit.models import GENESIS_HASH, MAX_CHAIN, audit_entry, audit_head
+from kruispunt.audit.models import GENESIS_HASH, MAX_CHAIN, audit_entry, audit_evidence, audit_head
 from kruispunt.audit.schemas import AuditEntryView, AuditRecord, Consultation, InstitutionRef, Outcome
 from kruispunt.core.canonical import canonical_json
 from kruispunt.core.settings import get_settings
@@ -293,6 +293,8 @@ def _prepare(record: AuditRecord) -> tuple[dict[str, Any], datetime]:
 # queue item: (hashed fields, UTC time, event loop of an async caller or None, its future)
 _Item = tuple[dict[str, Any], datetime, asyncio.AbstractEventLoop | None, Any]
 _STOP: Any = object()
+_EVIDENCE: Any = object()
+"""Marks a queued item as an evidence row (see :meth:`AuditWriter.add_evidence`), not an entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,6 +538,11 @@ class AuditWriter:
         self._put((fields, moment, None, future))
         return future
 
+    def add_evidence(self, row: Mapping[str, Any]) -> None:
+        """Queue one exchange's evidence (an ``audit_evidence`` row); stored with the next batch, without
+        making anyone wait."""
+        self._put((dict(row), datetime.now(UTC), None, _EVIDENCE))
+
     def close(self, timeout: float | None = None) -> None:
         """Write everything already appended, then stop the thread (idempotent)."""
         with self._lock:
@@ -603,7 +610,13 @@ class AuditWriter:
                         stopping = True
                         break
                     batch.append(item)
-                self._write(batch)
+                evidence = [item[0] for item in batch if item[3] is _EVIDENCE]
+                if evidence:
+                    batch = [item for item in batch if item[3] is not _EVIDENCE]
+                if batch:
+                    self._write(batch)
+                if evidence:
+                    self._write_evidence(evidence)
         finally:
             self._shutdown()
 
@@ -670,6 +683,20 @@ class AuditWriter:
             self._seq, self._hash, self._head_exists = last, last_hash, True
             self._resolve(batch, first)
             return
+
+    def _write_evidence(self, rows: list[dict[str, Any]]) -> None:
+        """Store the evidence rows that arrived with a batch, in a transaction of their own: a failure here
+        is logged and never touches the entries."""
+        try:
+            if self._reload or self._conn is None:
+                self._open()
+            conn = self._conn
+            assert conn is not None
+            with conn.begin():
+                conn.execute(insert(audit_evidence), rows)
+        except Exception:
+            self._reload = True
+            log.exception("the evidence of %d exchanges could not be stored", len(rows))
 
     def _commit(self, batch: list[_Item]) -> tuple[int, int, str]:
         """Chain the batch after the head; move (or create) the head and insert it, in one transaction.

@@ -16,6 +16,7 @@ from kruispunt.hub.errors import Refusal
 from kruispunt.hub.schemas import ConsultationRequest, MessageTypeRef, OrganizationIdentification
 from kruispunt.hub.service import Consultation, Hub, Outcome
 from kruispunt.hub.signatures import Signatures
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, VerifiedEnvelope, body_digest, sign
 
 _ADAPTER: TypeAdapter[ConsultationRequest] = TypeAdapter(ConsultationRequest)
 
@@ -158,15 +159,51 @@ def _json(body: dict[str, Any], status: int, hub: Hub | None = None, path: str =
     return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
 
-def _signature_refusal(hub: Hub, request: Request, raw: bytes, c: Consultation) -> Refusal | None:
-    """Why the message's signature is refused (bad, replayed, of another institution …), or ``None``."""
+def _signature_refusal(
+    hub: Hub, request: Request, raw: bytes, c: Consultation
+) -> tuple[VerifiedEnvelope | None, Refusal | None]:
+    """The verified sender, and why the message's signature is refused (bad, replayed, of another
+    institution …) or ``None``."""
     verified, reason, diagnostic = hub.signatures.check(
         request.headers, raw, method="POST", path=request.scope["path"]
     )
     if reason is not None:
-        return Refusal(reason, diagnostic or reason.text)
+        return None, Refusal(reason, diagnostic or reason.text)
     mismatch = Signatures.mismatch(verified, c.cbe_number)
-    return Refusal(errors.SENDER_MISMATCH, mismatch) if mismatch is not None else None
+    return verified, Refusal(errors.SENDER_MISMATCH, mismatch) if mismatch is not None else None
+
+
+def _answer_with_evidence(
+    body: dict[str, Any], status: int, hub: Hub, outcome: Outcome, request: Request, raw: bytes
+) -> Response:
+    """The signed answer; its signature names the hub's ticket and the request's digest, and is kept with
+    the sender's signature as the exchange's evidence (``kruispunt audit show TICKET``)."""
+    identity = hub.signatures.identity
+    writer = getattr(hub.audit, "add_evidence", None)
+    if identity is None or hub.signatures.mode == "off" or writer is None:
+        return _json(body, status, hub)
+    answer = orjson.dumps(body)
+    request_signature = request.headers.get(SIGNATURE_HEADER.lower())
+    request_digest = body_digest(raw).hex()
+    signature = sign(
+        answer,
+        identity,
+        method="POST",
+        path="/hub/messages",
+        claims={"tkt": outcome.ticket, "req": request_digest},
+    )
+    writer(
+        {
+            "ticket": outcome.ticket,
+            "request_digest": request_digest,
+            "request_signature": request_signature,
+            "reply_digest": body_digest(answer).hex(),
+            "reply_signature": signature,
+        }
+    )
+    return Response(
+        answer, status_code=status, media_type="application/json", headers={SIGNATURE_HEADER: signature}
+    )
 
 
 async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -> Response:
@@ -190,12 +227,12 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
         return _json(render(c, outcome, None), outcome.http_status, hub)
     c = _to_consultation(parsed)
     echo = parsed.informationCustomer.model_dump(mode="json", exclude_none=True)
-    unsigned = _signature_refusal(hub, request, raw, c)
+    _verified, unsigned = _signature_refusal(hub, request, raw, c)
     if unsigned is not None:
         outcome = await hub.refuse(c, unsigned, received=received)
         return _json(render(c, outcome, echo), outcome.http_status, hub)
     outcome = await hub.consult(c, received=received)
-    answer = _json(render(c, outcome, echo), outcome.http_status, hub)
+    answer = _answer_with_evidence(render(c, outcome, echo), outcome.http_status, hub, outcome, request, raw)
     if outcome.retry_after is not None:
         answer.headers["Retry-After"] = str(outcome.retry_after)
     hub.latency.observe((datetime.now(UTC) - received).total_seconds() * 1000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -284,3 +285,14 @@ def test_any_json_is_answered_without_a_server_error(api: Api, body: Any) -> Non
         answer = api.client.post(path, json=body, headers=api.headers())
         assert answer.status_code < 500, answer.text
         assert answer.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("name", ["q3\x00.xml", "q3\n.xml", "x" * 256])
+def test_a_file_name_with_control_characters_or_too_long_is_a_422(api: Api, name: str) -> None:
+    answer = api.client.post(
+        f"/dmfa/files?filename={quote(name)}",
+        content=b"<DmfAOriginal/>",
+        headers=api.headers(None, **{"content-type": "application/xml"}),
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "INVALID_REQUEST"

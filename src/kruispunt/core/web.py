@@ -177,6 +177,11 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
+FILE_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""What the name an upload is sent with may hold: it is a label, never a path, and has no control
+characters (PostgreSQL text cannot hold NUL; a log line must not be split)."""
+
+
 class _BodyTooLarge(Exception):
     pass
 

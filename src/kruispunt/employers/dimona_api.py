@@ -41,7 +41,7 @@ from sqlalchemy import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from kruispunt.core.web import BodyTooLarge, JSONResponse, error_body, read_body_limited
+from kruispunt.core.web import FILE_NAME_PATTERN, BodyTooLarge, JSONResponse, error_body, read_body_limited
 from kruispunt.employers import codes, dimona, dimona_xml, notifications, service
 from kruispunt.employers.anomalies import as_json
 from kruispunt.employers.context import EmployersContext
@@ -517,7 +517,7 @@ def router(ctx: EmployersContext) -> APIRouter:
     async def upload(
         request: Request,
         x_kruispunt_declarant: str | None = Header(default=None),
-        filename: str | None = Query(default=None, max_length=255),
+        filename: str | None = Query(default=None, max_length=255, pattern=FILE_NAME_PATTERN),
     ) -> Response:
         declarant = _declarant(x_kruispunt_declarant)
         limit = min(ctx.max_file_bytes, DIMONA_MAX_FILE_BYTES)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from kruispunt.core.web import JSONResponse
+from kruispunt.core.web import FILE_NAME_PATTERN, JSONResponse
 from kruispunt.employers import dmfa, service
 from kruispunt.employers import dmfa_xml as dx
 from kruispunt.employers.context import EmployersContext
@@ -226,7 +226,7 @@ def router(ctx: EmployersContext) -> APIRouter:
     async def upload(
         request: Request,
         x_kruispunt_declarant: str | None = Header(default=None),
-        filename: str | None = Query(default=None, max_length=255),
+        filename: str | None = Query(default=None, max_length=255, pattern=FILE_NAME_PATTERN),
     ) -> Response:
         declarant = _declarant(x_kruispunt_declarant)
         return await receive_file(request, declarant, update=False, filename=filename)
@@ -249,7 +249,7 @@ def router(ctx: EmployersContext) -> APIRouter:
     async def modify(
         request: Request,
         x_kruispunt_declarant: str | None = Header(default=None),
-        filename: str | None = Query(default=None, max_length=255),
+        filename: str | None = Query(default=None, max_length=255, pattern=FILE_NAME_PATTERN),
     ) -> Response:
         declarant = _declarant(x_kruispunt_declarant)
         if "json" not in request.headers.get("content-type", ""):

@@ -13,19 +13,16 @@ refused); ``required`` — an unsigned message is refused too; ``off`` — signa
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from cryptography import x509
 
 from kruispunt.core.settings import Settings
 from kruispunt.hub import errors
 from kruispunt.hub.errors import Reason
 from kruispunt.network import KSZ
-from kruispunt.trust.ca import CA_CERT, CRL_FILE, ISSUED_DIR, Identity, TrustError, load_identity
-from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign, thumbprint
+from kruispunt.trust.ca import Identity, TrustError, load_identity
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign
+from kruispunt.trust.receiver import open_verifier
 
 log = logging.getLogger("kruispunt.hub.signatures")
 
@@ -42,51 +39,6 @@ _REASONS: dict[str, Reason] = {
     "stale": errors.REPLAYED,
     "replayed": errors.REPLAYED,
 }
-
-
-class _RevocationList:
-    """The CA's revocation list, reread when its file changes (a revocation takes effect at once)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._mtime: float | None = None
-        self._crl: x509.CertificateRevocationList | None = None
-
-    def __call__(self) -> x509.CertificateRevocationList | None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
-            return None
-        if mtime != self._mtime:
-            self._crl = x509.load_pem_x509_crl(self.path.read_bytes())
-            self._mtime = mtime
-        return self._crl
-
-
-class _Certificates:
-    """The institutions' certificates in the trust folder, by thumbprint; the folder is read again (at most
-    once a second) when a thumbprint is not known, so a newly issued certificate is found."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._by_thumbprint: dict[str, x509.Certificate] = {}
-        self._read_at = 0.0
-
-    def __call__(self, named: str) -> x509.Certificate | None:
-        found = self._by_thumbprint.get(named)
-        if found is None and time.monotonic() - self._read_at >= 1.0:
-            self._read_at = time.monotonic()
-            certificates = {}
-            for path in self.folder.glob("*.cert.pem"):
-                try:
-                    certificate = x509.load_pem_x509_certificate(path.read_bytes())
-                except (OSError, ValueError):
-                    log.warning("certificate %s cannot be read; ignored", path)
-                    continue
-                certificates[thumbprint(certificate)] = certificate
-            self._by_thumbprint = certificates
-            found = certificates.get(named)
-        return found
 
 
 @dataclass
@@ -143,15 +95,12 @@ def open_signatures(settings: Settings) -> Signatures:
     if settings.signatures == "off":
         return Signatures("off")
     try:
-        ca_certificate = x509.load_pem_x509_certificate((folder / CA_CERT).read_bytes())
-    except (OSError, ValueError) as exc:
+        verifier = open_verifier(folder)
+    except TrustError as exc:
         if settings.signatures == "required":
-            raise RuntimeError(f"signatures are required but the network CA cannot be read: {exc}") from exc
+            raise RuntimeError(f"signatures are required but {exc.message}") from exc
         log.warning("no network CA in %s: signatures are not checked", folder)
         return Signatures("off")
-    verifier = EnvelopeVerifier(
-        ca_certificate, _RevocationList(folder / CRL_FILE), known=_Certificates(folder / ISSUED_DIR)
-    )
     try:
         identity: Identity | None = load_identity(folder, KSZ)
     except TrustError:

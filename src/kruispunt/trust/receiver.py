@@ -1,0 +1,172 @@
+"""Signed calls between kruispunt's own services: the caller signs each request with its institution's key,
+the service checks the signature and who signed before it does anything.
+
+Why: a service such as the trusted third party (which turns INSZ into codes and back) cannot believe a
+header that says who is calling; anyone who reaches its port could write one. The hub's envelopes
+(:mod:`kruispunt.trust.envelopes`) already prove the sender, so the same envelope proves a caller here.
+The service decides which institutions may call it (:class:`SignedCallers`); the caller signs with
+:class:`EnvelopeAuth`, an ``httpx`` authentication, so every request of its client is signed, and may name
+the person it acts for (``sub``).
+
+The pieces every receiver needs — the CA's revocation list reread when it changes, the issued certificates
+by thumbprint, a verifier over the trust folder — live here, so the hub and the services check the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import httpx
+from cryptography import x509
+from fastapi import HTTPException, Request
+
+from kruispunt.core.web import error_body
+from kruispunt.trust.ca import CA_CERT, CRL_FILE, ISSUED_DIR, Identity, TrustError, load_identity
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign, thumbprint
+
+log = logging.getLogger("kruispunt.trust.receiver")
+
+REFUSALS: Final[dict[str, tuple[int, str]]] = {
+    "unsigned": (401, "UNSIGNED"),
+    "bad_signature": (401, "BAD_SIGNATURE"),
+    "wrong_route": (401, "BAD_SIGNATURE"),
+    "untrusted": (403, "UNTRUSTED_SENDER"),
+    "expired": (403, "UNTRUSTED_SENDER"),
+    "not_yet_valid": (403, "UNTRUSTED_SENDER"),
+    "revoked": (403, "UNTRUSTED_SENDER"),
+    "not_an_institution": (403, "UNTRUSTED_SENDER"),
+    "bad_subject": (403, "UNTRUSTED_SENDER"),
+    "stale": (409, "REPLAYED"),
+    "replayed": (409, "REPLAYED"),
+}
+"""HTTP status and error code of each :class:`TrustError` code, for the services built on
+:mod:`kruispunt.core.web` (the hub answers the same refusals as CBSS faults)."""
+
+
+class RevocationList:
+    """The CA's revocation list, reread when its file changes (a revocation takes effect at once)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime: float | None = None
+        self._crl: x509.CertificateRevocationList | None = None
+
+    def __call__(self) -> x509.CertificateRevocationList | None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return None
+        if mtime != self._mtime:
+            self._crl = x509.load_pem_x509_crl(self.path.read_bytes())
+            self._mtime = mtime
+        return self._crl
+
+
+class Certificates:
+    """The institutions' certificates in the trust folder, by thumbprint; the folder is read again (at most
+    once a second) when a thumbprint is not known, so a newly issued certificate is found."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._by_thumbprint: dict[str, x509.Certificate] = {}
+        self._read_at = 0.0
+
+    def __call__(self, named: str) -> x509.Certificate | None:
+        found = self._by_thumbprint.get(named)
+        if found is None and time.monotonic() - self._read_at >= 1.0:
+            self._read_at = time.monotonic()
+            certificates = {}
+            for path in self.folder.glob("*.cert.pem"):
+                try:
+                    certificate = x509.load_pem_x509_certificate(path.read_bytes())
+                except (OSError, ValueError):
+                    log.warning("certificate %s cannot be read; ignored", path)
+                    continue
+                certificates[thumbprint(certificate)] = certificate
+            self._by_thumbprint = certificates
+            found = certificates.get(named)
+        return found
+
+
+def open_verifier(folder: Path) -> EnvelopeVerifier:
+    """A verifier over the trust folder: the CA's certificate and revocation list (never its key) and the
+    issued certificates; :class:`TrustError` ``no_ca`` when the CA's certificate cannot be read."""
+    try:
+        ca_certificate = x509.load_pem_x509_certificate((folder / CA_CERT).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise TrustError("no_ca", f"the network CA cannot be read from {folder}: {exc}") from exc
+    return EnvelopeVerifier(
+        ca_certificate, RevocationList(folder / CRL_FILE), known=Certificates(folder / ISSUED_DIR)
+    )
+
+
+def own_identity(folder: Path, kbo: str) -> Identity | None:
+    """The identity a service signs with (its institution's key and certificate), None when the trust
+    folder holds none for ``kbo`` (its calls then go unsigned, and a service that requires signatures
+    refuses them)."""
+    try:
+        return load_identity(folder, kbo)
+    except (TrustError, OSError, ValueError) as exc:
+        log.warning("no identity of %s in %s: calls are not signed (%s)", kbo, folder, exc)
+        return None
+
+
+@dataclass(frozen=True)
+class SignedCallers:
+    """Which institutions may call a service, checked on every request from its signed envelope.
+
+    Use as a FastAPI dependency (``Depends(callers)``): the route then runs only for a request whose
+    ``X-Kruispunt-Signature`` verifies (against the network CA, the clock window, the replay guard, the
+    method and path) and whose certificate names one of ``allowed``; otherwise the refusal is a JSON error
+    (:data:`REFUSALS`; ``CALLER_NOT_ALLOWED`` 403 for a valid institution that may not call)."""
+
+    verifier: EnvelopeVerifier
+    allowed: frozenset[str]
+    service: str = field(default="this service")
+
+    async def __call__(self, request: Request) -> VerifiedEnvelope:
+        body = await request.body()
+        try:
+            verified = self.verifier.verify(
+                request.headers.get(SIGNATURE_HEADER), body, method=request.method, path=request.url.path
+            )
+        except TrustError as exc:
+            status, code = REFUSALS.get(exc.code, (401, "BAD_SIGNATURE"))
+            raise HTTPException(status, error_body(code, exc.message)) from None
+        if verified.kbo not in self.allowed:
+            raise HTTPException(
+                403,
+                error_body(
+                    "CALLER_NOT_ALLOWED",
+                    f"institution {verified.kbo} may not call {self.service}",
+                    allowed=sorted(self.allowed),
+                ),
+            )
+        return verified
+
+
+def signed_callers(folder: Path, allowed: Iterable[str], *, service: str) -> SignedCallers:
+    """The caller check of a service over the trust folder (:class:`TrustError` when it holds no CA)."""
+    return SignedCallers(open_verifier(folder), frozenset(allowed), service)
+
+
+class EnvelopeAuth(httpx.Auth):
+    """Signs every request of an ``httpx`` client with ``identity`` (the body as sent, the method and the
+    path), naming ``subject`` — the person the caller acts for — when given."""
+
+    requires_request_body = True
+
+    def __init__(self, identity: Identity, *, subject: str | None = None) -> None:
+        self.identity = identity
+        self.subject = subject
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[SIGNATURE_HEADER] = sign(
+            request.content, self.identity, method=request.method, path=request.url.path, subject=self.subject
+        )
+        yield request

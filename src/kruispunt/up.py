@@ -70,9 +70,10 @@ def create_service_app(service: str) -> object:
 
         return create_rights(settings)
     if service == "coding":
+        from kruispunt.coding.api import callers_of
         from kruispunt.coding.api import create_app as create_coding
 
-        return create_coding(database_url=url)
+        return create_coding(database_url=url, callers=callers_of(settings))
     if service == "warehouse":
         from kruispunt.warehouse.api import create_warehouse_app
 
@@ -372,17 +373,22 @@ def _issue_certificates(settings: Settings) -> None:
     )
 
 
-def _load_warehouse(urls: dict[str, str]) -> bool:
+def _load_warehouse(urls: dict[str, str], settings: Settings) -> bool:
     """Create the warehouse's coding project at the TTP and load the synthetic nation's last four quarters
-    through the network, so the statistics applications open filled."""
+    through the network, so the statistics applications open filled. The project is created as the KSZ
+    (the TTP refuses an unsigned caller)."""
+    from kruispunt.network import KSZ
     from kruispunt.simulate import REFERENCE_DATE
+    from kruispunt.trust.receiver import EnvelopeAuth, own_identity
     from kruispunt.warehouse.extract import quarters_before
     from kruispunt.warehouse.schemas import PROJECT
 
+    ksz = own_identity(settings.data_dir / "trust", KSZ)
     with httpx.Client(timeout=httpx.Timeout(900.0)) as client:
         created = client.post(
             f"{urls['coding']}/projects",
             json={"project": PROJECT, "purpose": "data warehouse labour market and social protection"},
+            auth=EnvelopeAuth(ksz) if ksz is not None else httpx.USE_CLIENT_DEFAULT,
         )
         if created.status_code not in (200, 201, 409):
             print(f"coding project not created: {created.text[:300]}", file=sys.stderr, flush=True)
@@ -443,7 +449,7 @@ def run_network(*, persons: int, seed: int, host: str, port: int, hub_workers: i
             return 1
         for name in ("hub", *SOURCE_SERVICES, *OTHER_SERVICES):
             print(f"{name} {urls[name]}", flush=True)
-        if not _load_warehouse(urls):
+        if not _load_warehouse(urls, settings):
             return 1
         print("ready", flush=True)
         return supervisor.watch()

@@ -1,5 +1,6 @@
 """The trusted third party over HTTP: codes per project, recoding, decoding refused unless approved and
-always logged, bad input refused with a clear 4xx; keys optionally in key files."""
+always logged, bad input refused with a clear 4xx; keys optionally in key files; only the KSZ, signing
+each call, may call it, and a decoding names the person the signed envelope names."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kruispunt.coding import service
-from kruispunt.coding.api import create_app
+from kruispunt.coding.api import callers_of, create_app
 from kruispunt.coding.models import code_link_table, project_table
 from kruispunt.core.db import make_engine
+from kruispunt.core.settings import Settings
 from kruispunt.ids import make_insz
+from kruispunt.network import KSZ
+from kruispunt.trust.ca import NetworkCA, TrustError
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, sign
+from kruispunt.trust.receiver import EnvelopeAuth, own_identity
 
 PEOPLE = [make_insz(dt.date(1970, 1, 1) + dt.timedelta(days=3 * i), 11 + i) for i in range(40)]
 FUTURE = (dt.date.today() + dt.timedelta(days=365)).isoformat()
@@ -31,9 +37,32 @@ def url(fresh_db: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> str:
     return fresh_db("coding")
 
 
+OCMW_GENT = "0212140186"
+
+
+@pytest.fixture(scope="module")
+def trust(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A network CA with the KSZ (the TTP's only allowed caller) and another institution."""
+    ca = NetworkCA.create(tmp_path_factory.mktemp("ttp") / "trust")
+    for kbo, name in ((KSZ, "KSZ"), (OCMW_GENT, "OCMW Gent")):
+        ca.save(ca.issue(kbo, name))
+    return ca.folder
+
+
+def _signed(trust: Path, *, database_url: str, key_dir: Path | None = None) -> TestClient:
+    """A client of a TTP that requires signed callers, signing as the KSZ for the TTP agent ``ttp-7``."""
+    settings = Settings(data_dir=trust.parent, signatures="required")
+    app = create_app(database_url=database_url, callers=callers_of(settings), key_dir=key_dir)
+    ksz = own_identity(trust, KSZ)
+    assert ksz is not None
+    client = TestClient(app)
+    client.auth = EnvelopeAuth(ksz, subject="ttp-7")
+    return client
+
+
 @pytest.fixture
-def client(url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(database_url=url)) as c:
+def client(url: str, trust: Path) -> Iterator[TestClient]:
+    with _signed(trust, database_url=url) as c:
         for project in ("dwh", "req-1", "req-2"):
             assert c.post("/projects", json={"project": project, "purpose": "test"}).status_code == 201
         yield c
@@ -169,9 +198,9 @@ def test_decoding_needs_an_approval_in_force_for_the_project_and_is_always_logge
     assert client.get("/projects/req-2/decodings").json()["decodings"] == []
 
 
-def test_keys_in_a_key_folder(url: str, tmp_path: Path) -> None:
+def test_keys_in_a_key_folder(url: str, tmp_path: Path, trust: Path) -> None:
     folder = tmp_path / "keys"
-    with TestClient(create_app(database_url=url, key_dir=folder)) as c:
+    with _signed(trust, database_url=url, key_dir=folder) as c:
         assert c.post("/projects", json={"project": "dwh", "purpose": "t"}).status_code == 201
         codes = _codes(c, "dwh", PEOPLE[:3])
     key_file = folder / "dwh.key"
@@ -180,14 +209,14 @@ def test_keys_in_a_key_folder(url: str, tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(project_table.c.key)).scalar_one() == b""
     engine.dispose()
-    with TestClient(create_app(database_url=url, key_dir=folder)) as c:
+    with _signed(trust, database_url=url, key_dir=folder) as c:
         assert _codes(c, "dwh", PEOPLE[:3]) == codes
-    with TestClient(create_app(database_url=url)) as c:  # the database alone cannot code
+    with _signed(trust, database_url=url) as c:  # the database alone cannot code
         answer = c.post("/projects/dwh/codes", json={"inszs": PEOPLE[:1]})
         assert answer.status_code == 503
         assert answer.json()["error"]["code"] == "KEY_UNAVAILABLE"
     os.chmod(key_file, 0o644)
-    with TestClient(create_app(database_url=url, key_dir=folder)) as c:
+    with _signed(trust, database_url=url, key_dir=folder) as c:
         assert (
             c.post("/projects/dwh/codes", json={"inszs": PEOPLE[:1]}).json()["error"]["code"]
             == "KEY_FILE_UNSAFE"
@@ -214,11 +243,11 @@ def test_code_many_matches_code_and_refuses_bad_items(url: str) -> None:
     engine.dispose()
 
 
-def test_decoding_in_a_project_named_past_its_limit_is_refused_not_truncated(url: str) -> None:
+def test_decoding_in_a_project_named_past_its_limit_is_refused_not_truncated(url: str, trust: Path) -> None:
     """``/projects/<64 letters>junk/decode`` used to decode in the project of the first 64 letters and answer
     under the name asked for; it is an unknown project, refused and logged."""
     long_name = "p" * 64
-    with TestClient(create_app(database_url=url)) as c:
+    with _signed(trust, database_url=url) as c:
         assert c.post("/projects", json={"project": long_name, "purpose": "test"}).status_code == 201
         code = _codes(c, long_name, PEOPLE[:1])[0]
         decision = {"reference": "27/003", "purpose": "consent", "expires": FUTURE}
@@ -238,3 +267,53 @@ def test_the_refusals_are_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"403", "404", "409"} <= set(paths["/projects/{project}/decode"]["post"]["responses"])
     assert "409" in paths["/projects"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        ("nobody", 401, "UNSIGNED"),
+        ("other institution", 403, "CALLER_NOT_ALLOWED"),
+        ("replay", 409, "REPLAYED"),
+    ],
+)
+def test_only_the_ksz_signing_each_call_may_code(
+    url: str, trust: Path, client: TestClient, who: str, status: int, code: str
+) -> None:
+    """Attack: a caller that is not the KSZ, or replays one of its calls, gets no code and leaves nothing."""
+    before = _links(url)
+    body = b'{"inszs":["%s"]}' % PEOPLE[0].encode()
+    headers = {"content-type": "application/json"}
+    if who == "other institution":
+        gent = own_identity(trust, OCMW_GENT)
+        assert gent is not None
+        headers[SIGNATURE_HEADER] = sign(body, gent, method="POST", path="/projects/dwh/codes")
+    elif who == "replay":
+        ksz = own_identity(trust, KSZ)
+        assert ksz is not None
+        headers[SIGNATURE_HEADER] = sign(body, ksz, method="POST", path="/projects/dwh/codes")
+        assert client.post("/projects/dwh/codes", content=body, headers=headers, auth=None).status_code == 200
+        before = _links(url)
+    answer = client.post("/projects/dwh/codes", content=body, headers=headers, auth=None)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code
+    assert "codes" not in answer.json()
+    assert _links(url) == before
+
+
+def test_a_decoding_must_name_the_person_the_envelope_names(client: TestClient, trust: Path) -> None:
+    code = _codes(client, "req-1", PEOPLE[:1])[0]
+    decision = {"reference": "27/001", "purpose": "consent", "expires": FUTURE}
+    assert client.post("/projects/req-1/approvals", json=decision).status_code == 201
+    body = {"code": code, "reason": "consent", "approval": "27/001", "requested_by": "someone-else"}
+    answer = client.post("/projects/req-1/decode", json=body)
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "REQUESTER_NOT_SIGNED"
+    assert PEOPLE[0] not in answer.text
+    assert client.get("/projects/req-1/decodings").json()["decodings"] == []
+
+
+def test_the_ttp_does_not_start_open_without_a_ca(tmp_path: Path) -> None:
+    with pytest.raises(TrustError):
+        callers_of(Settings(data_dir=tmp_path, signatures="verify"))
+    assert callers_of(Settings(data_dir=tmp_path, signatures="off")) is None

@@ -49,7 +49,7 @@ def apps(fresh_db: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.Mon
     url = fresh_db("warehouse")
     upgrade(url, "warehouse")
     engine = make_engine(url)
-    with TestClient(create_ttp_app(database_url=fresh_db("coding"))) as ttp_client:
+    with TestClient(create_ttp_app(database_url=fresh_db("coding"), callers=None)) as ttp_client:
         assert ttp_client.post("/projects", json={"project": PROJECT, "purpose": "dwh"}).status_code == 201
         dwh_codes = ttp_client.post(f"/projects/{PROJECT}/codes", json={"inszs": PEOPLE}).json()["codes"]
         write_snapshot(tmp_path / "snapshot", dwh_codes)

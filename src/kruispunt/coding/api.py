@@ -4,19 +4,22 @@ record decoding approvals, decode (always logged) and read the decoding log.
 Why a separate service: the warehouse must never hold an INSZ nor a project key; it only sends codes of its
 own project ``dwh`` and gets back the codes of a research project (``/recode``). The keys stay here: in the
 database, or in key files when ``KRUISPUNT_CODING_KEY_DIR`` is set (see :mod:`kruispunt.coding.service`).
-Who may call which route (the warehouse, the CBSS reviewer, the TTP's own staff) is decided by the network
-in front of it; ``requested_by`` is recorded in the log as given. Run with ``uvicorn --factory`` over
-:func:`create_app`.
+Who calls is proven, not claimed: every request must carry an envelope signed by an institution allowed to
+call the TTP (:class:`~kruispunt.trust.receiver.SignedCallers`; by default the KSZ, whose hub, warehouse and
+reviewers are its only clients), and a decoding must name, in the envelope's ``sub``, the person who asked
+(``requested_by``), so the decoding log records someone an institution vouched for. :func:`callers_of`
+reads the check from the settings; ``KRUISPUNT_SIGNATURES=off`` runs the TTP open (development only).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +28,13 @@ from starlette.responses import Response
 from kruispunt.coding import service
 from kruispunt.core.db import make_engine
 from kruispunt.core.migrate import upgrade
-from kruispunt.core.settings import get_settings
+from kruispunt.core.settings import Settings, get_settings
 from kruispunt.core.web import JSONResponse, create_service_app, error_body, error_responses
+from kruispunt.network import KSZ
+from kruispunt.trust.envelopes import VerifiedEnvelope
+from kruispunt.trust.receiver import SignedCallers, signed_callers
+
+log = logging.getLogger("kruispunt.coding.api")
 
 _STATUS: dict[str, int] = {
     "INVALID_PROJECT": 422,
@@ -90,9 +98,29 @@ def codes_of(answer: httpx.Response) -> list[object] | None:
     return codes if isinstance(codes, list) else None
 
 
-CODING_ERRORS = error_responses(403, 404, 409, 503)
+CODING_ERRORS = error_responses(401, 403, 404, 409, 503)
 """The refusals of :data:`_STATUS` besides 422: no approval in force, unknown project or code, already there,
-the key not available."""
+the key not available; and the caller check's: unsigned or badly signed (401), not allowed (403), replayed
+(409)."""
+
+
+async def _caller(request: Request) -> VerifiedEnvelope | None:
+    """The verified caller of a request, by the app's check (None when the TTP runs open)."""
+    callers: SignedCallers | None = request.app.state.callers
+    return await callers(request) if callers is not None else None
+
+
+Caller = Annotated[VerifiedEnvelope | None, Depends(_caller)]
+
+
+def callers_of(settings: Settings) -> SignedCallers | None:
+    """The TTP's caller check from the settings: signed by the KSZ, checked against the CA in
+    ``<data_dir>/trust`` (a :class:`~kruispunt.trust.ca.TrustError` stops the start-up when there is none);
+    None — open to any caller — only with ``KRUISPUNT_SIGNATURES=off``."""
+    if settings.signatures == "off":
+        log.warning("KRUISPUNT_SIGNATURES=off: the trusted third party accepts unsigned callers")
+        return None
+    return signed_callers(settings.data_dir / "trust", {KSZ}, service="the trusted third party")
 
 
 def _refusal(exc: service.CodingError) -> Response:
@@ -100,11 +128,16 @@ def _refusal(exc: service.CodingError) -> Response:
 
 
 def create_app(
-    *, database_url: str, key_dir: Path | None = None, max_body_bytes: int | None = None
+    *,
+    database_url: str,
+    callers: SignedCallers | None,
+    key_dir: Path | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
-    """The TTP service on the database at ``database_url`` (migrated at start-up). ``key_dir``: the key
-    folder (default ``KRUISPUNT_CODING_KEY_DIR``); ``max_body_bytes``: larger than the default for bulk
-    coding (default the settings' limit)."""
+    """The TTP service on the database at ``database_url`` (migrated at start-up). ``callers``: who may call
+    (:func:`callers_of`; None accepts anyone, for development only); ``key_dir``: the key folder (default
+    ``KRUISPUNT_CODING_KEY_DIR``); ``max_body_bytes``: larger than the default for bulk coding (default the
+    settings' limit)."""
     upgrade(database_url, "coding")
     engine: Engine = make_engine(database_url)
 
@@ -119,6 +152,7 @@ def create_app(
         health=health,
     )
     app.state.engine = engine
+    app.state.callers = callers
 
     @app.post(
         "/projects",
@@ -127,7 +161,7 @@ def create_app(
         summary="Create a project with its own key",
         responses=CODING_ERRORS,
     )
-    def create_project(body: ProjectIn) -> Response:
+    def create_project(body: ProjectIn, _: Caller) -> Response:
         try:
             with engine.begin() as conn:
                 service.create_project(conn, project=body.project, purpose=body.purpose, key_dir=folder)
@@ -141,7 +175,7 @@ def create_app(
         summary="The project's codes of INSZ, in order",
         responses=CODING_ERRORS,
     )
-    def codes(project: str, body: CodesIn) -> Response:
+    def codes(project: str, body: CodesIn, _: Caller) -> Response:
         """All or nothing: a bad INSZ (or one with separators) is named by its item and nothing is kept.
         Checked and coded column-wise (:func:`~kruispunt.coding.service.code_many`): the hub sends 50 000 a
         call."""
@@ -158,7 +192,7 @@ def create_app(
         summary="The codes in this project of the persons behind codes of another project",
         responses=CODING_ERRORS,
     )
-    def recode(project: str, body: RecodeIn) -> Response:
+    def recode(project: str, body: RecodeIn, _: Caller) -> Response:
         try:
             with engine.begin() as conn:
                 found = service.recode(
@@ -175,7 +209,7 @@ def create_app(
         summary="Record a decision that allows decoding in this project",
         responses=CODING_ERRORS,
     )
-    def approve(project: str, body: ApprovalIn) -> Response:
+    def approve(project: str, body: ApprovalIn, _: Caller) -> Response:
         try:
             with engine.begin() as conn:
                 service.approve_decoding(
@@ -198,8 +232,18 @@ def create_app(
         summary="The INSZ behind a code, if approved",
         responses=CODING_ERRORS,
     )
-    def decode(project: str, body: DecodeIn) -> Response:
-        """Granted or refused, the request is logged (the log entry is committed either way)."""
+    def decode(project: str, body: DecodeIn, signer: Caller) -> Response:
+        """Granted or refused, the request is logged (the log entry is committed either way). With signed
+        callers, ``requested_by`` must be the person the envelope names (``sub``)."""
+        if signer is not None and signer.subject != body.requested_by:
+            return JSONResponse(
+                error_body(
+                    "REQUESTER_NOT_SIGNED",
+                    "requested_by must be the person the signed envelope names (sub)",
+                    signed_subject=signer.subject,
+                ),
+                status_code=403,
+            )
         with engine.connect() as conn:
             try:
                 insz = service.decode_logged(
@@ -222,7 +266,7 @@ def create_app(
         summary="The decoding log of a project",
         responses=CODING_ERRORS,
     )
-    async def decodings(project: str) -> Response:
+    async def decodings(project: str, _: Caller) -> Response:
         def read() -> list[dict[str, object]]:
             with engine.connect() as conn:
                 return service.decodings(conn, project=project)

@@ -27,10 +27,12 @@ from kruispunt.hub.batch import Mailbox, running_mailbox
 from kruispunt.hub.batch_api import make_router as make_batch_router
 from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
 from kruispunt.hub.service import Hub, running_hub
+from kruispunt.network import KSZ
 from kruispunt.network.api import DirectoryExchange
 from kruispunt.network.api import make_router as make_network_router
 from kruispunt.network.schemas import ProofRequest, ProofResult
 from kruispunt.sources.extracts import ARROW_STREAM, arrow_bytes
+from kruispunt.trust.receiver import EnvelopeAuth, own_identity
 
 log = logging.getLogger("kruispunt.hub")
 
@@ -143,7 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def post_message(request: Request) -> Response:
         return await rest.handle_consultation(request, hub(), settings.max_body_bytes)
 
-    coder = extracts.Coder(settings.coding_url)
+    ksz = own_identity(settings.data_dir / "trust", KSZ)
+    coder = extracts.Coder(settings.coding_url, EnvelopeAuth(ksz) if ksz is not None else None)
 
     @app.post(
         "/hub/extracts",

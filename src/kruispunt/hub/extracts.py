@@ -56,10 +56,12 @@ class ExtractResult:
 
 
 class Coder:
-    """The trusted third party's ``POST /projects/{project}/codes``, in batches."""
+    """The trusted third party's ``POST /projects/{project}/codes``, in batches, each signed with ``auth``
+    (the KSZ's identity: the TTP refuses an unsigned caller)."""
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, auth: httpx.Auth | None = None) -> None:
         self.url = url.rstrip("/") if url else None
+        self.auth = auth
 
     async def code(self, client: httpx.AsyncClient, inszs: list[str]) -> list[str]:
         if self.url is None:
@@ -68,7 +70,11 @@ class Coder:
         for i in range(0, len(inszs), CODE_BATCH):
             chunk = inszs[i : i + CODE_BATCH]
             try:
-                response = await client.post(f"{self.url}/projects/{PROJECT}/codes", json={"inszs": chunk})
+                response = await client.post(
+                    f"{self.url}/projects/{PROJECT}/codes",
+                    json={"inszs": chunk},
+                    auth=self.auth or httpx.USE_CLIENT_DEFAULT,
+                )
             except httpx.HTTPError as exc:
                 raise Refusal(
                     errors.PROVIDER_UNAVAILABLE, f"trusted third party unreachable: {type(exc).__name__}"

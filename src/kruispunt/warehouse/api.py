@@ -20,6 +20,8 @@ from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings
 from kruispunt.core.web import create_service_app
+from kruispunt.network import KSZ
+from kruispunt.trust.receiver import EnvelopeAuth, own_identity
 from kruispunt.warehouse import apps, pxweb, service
 from kruispunt.warehouse.loads_api import create_loads_router
 from kruispunt.warehouse.published import TableStore
@@ -48,7 +50,14 @@ def create_warehouse_app(settings: Settings) -> FastAPI:
     url = component_url(settings.db_url, settings.data_dir, "warehouse")
     upgrade(url, "warehouse")
     engine = make_engine(url)
-    ttp = httpx.Client(base_url=settings.coding_url, timeout=120.0) if settings.coding_url else None
+    ksz = own_identity(settings.data_dir / "trust", KSZ)
+    ttp = (
+        httpx.Client(
+            base_url=settings.coding_url, timeout=120.0, auth=EnvelopeAuth(ksz) if ksz is not None else None
+        )
+        if settings.coding_url
+        else None
+    )
     hub_url = settings.hub_url
 
     @asynccontextmanager

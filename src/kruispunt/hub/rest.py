@@ -16,7 +16,7 @@ from kruispunt.hub.errors import Refusal
 from kruispunt.hub.schemas import ConsultationRequest, MessageTypeRef, OrganizationIdentification
 from kruispunt.hub.service import Consultation, Hub, Outcome
 from kruispunt.hub.signatures import Signatures
-from kruispunt.trust.envelopes import SIGNATURE_HEADER, VerifiedEnvelope, body_digest, sign
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, VerifiedEnvelope, body_digest
 
 _ADAPTER: TypeAdapter[ConsultationRequest] = TypeAdapter(ConsultationRequest)
 
@@ -174,36 +174,34 @@ def _signature_refusal(
 
 
 def _answer_with_evidence(
-    body: dict[str, Any], status: int, hub: Hub, outcome: Outcome, request: Request, raw: bytes
+    body: dict[str, Any],
+    status: int,
+    hub: Hub,
+    outcome: Outcome,
+    request: Request,
+    raw: bytes,
+    verified: VerifiedEnvelope | None,
 ) -> Response:
     """The signed answer; its signature names the hub's ticket and the request's digest, and is kept with
-    the sender's signature as the exchange's evidence (``kruispunt audit show TICKET``)."""
-    identity = hub.signatures.identity
-    writer = getattr(hub.audit, "add_evidence", None)
-    if identity is None or hub.signatures.mode == "off" or writer is None:
+    the sender's signature as the exchange's evidence (``kruispunt audit show TICKET``). The digest of a
+    verified request is the one its signature covers, so the body is hashed once."""
+    if not hub.signatures.signing:
         return _json(body, status, hub)
     answer = orjson.dumps(body)
-    request_signature = request.headers.get(SIGNATURE_HEADER.lower())
-    request_digest = body_digest(raw).hex()
-    signature = sign(
-        answer,
-        identity,
-        method="POST",
-        path="/hub/messages",
-        claims={"tkt": outcome.ticket, "req": request_digest},
+    request_digest = verified.digest if verified is not None else body_digest(raw).hex()
+    headers = hub.signatures.signed_by_hub(
+        answer, method="POST", path="/hub/messages", claims={"tkt": outcome.ticket, "req": request_digest}
     )
-    writer(
+    hub.audit.add_evidence(
         {
             "ticket": outcome.ticket,
             "request_digest": request_digest,
-            "request_signature": request_signature,
+            "request_signature": request.headers.get(SIGNATURE_HEADER.lower()),
             "reply_digest": body_digest(answer).hex(),
-            "reply_signature": signature,
+            "reply_signature": headers[SIGNATURE_HEADER],
         }
     )
-    return Response(
-        answer, status_code=status, media_type="application/json", headers={SIGNATURE_HEADER: signature}
-    )
+    return Response(answer, status_code=status, media_type="application/json", headers=headers)
 
 
 async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -> Response:
@@ -227,12 +225,14 @@ async def handle_consultation(request: Request, hub: Hub, max_body_bytes: int) -
         return _json(render(c, outcome, None), outcome.http_status, hub)
     c = _to_consultation(parsed)
     echo = parsed.informationCustomer.model_dump(mode="json", exclude_none=True)
-    _verified, unsigned = _signature_refusal(hub, request, raw, c)
+    verified, unsigned = _signature_refusal(hub, request, raw, c)
     if unsigned is not None:
         outcome = await hub.refuse(c, unsigned, received=received)
         return _json(render(c, outcome, echo), outcome.http_status, hub)
     outcome = await hub.consult(c, received=received)
-    answer = _answer_with_evidence(render(c, outcome, echo), outcome.http_status, hub, outcome, request, raw)
+    answer = _answer_with_evidence(
+        render(c, outcome, echo), outcome.http_status, hub, outcome, request, raw, verified
+    )
     if outcome.retry_after is not None:
         answer.headers["Retry-After"] = str(outcome.retry_after)
     hub.latency.observe((datetime.now(UTC) - received).total_seconds() * 1000)

@@ -68,13 +68,20 @@ class Signatures:
             return None
         return f"the message names {claimed} but is signed by {verified.kbo}"
 
-    def signed_by_hub(self, body: bytes, *, method: str, path: str) -> dict[str, str]:
-        """The hub's signature over what it sends — an answer, or a request it forwards to a source —
-        as a header (nothing when the hub holds no identity). Sources hold the network's certificates, so
-        the certificate is named by thumbprint."""
+    @property
+    def signing(self) -> bool:
+        """Whether the hub signs what it sends (it holds an identity and signatures are not off)."""
+        return self.identity is not None and self.mode != "off"
+
+    def signed_by_hub(
+        self, body: bytes, *, method: str, path: str, claims: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The hub's signature over what it sends (an answer) as a header, nothing when the hub holds no
+        identity. ``claims`` adds header members: the answer to a signed request names the ticket and the
+        request's digest, so the pair is evidence of the exchange."""
         if self.identity is None or self.mode == "off":
             return {}
-        return {SIGNATURE_HEADER: sign(body, self.identity, method=method, path=path)}
+        return {SIGNATURE_HEADER: sign(body, self.identity, method=method, path=path, claims=claims)}
 
     def forwarding_signer(self) -> Callable[[bytes, str], dict[str, str]] | None:
         """For the forwarder: signs each request the hub sends a source (None when the hub cannot sign)."""

@@ -1,10 +1,12 @@
 """A person's career (Dimona employments, DmfA quarters) over HTTP, for the KSZ's portal only (SQLite and
-PostgreSQL): the declared data of that person and nobody else's, refusals as JSON, never a 500."""
+PostgreSQL): the declared data of that person and nobody else's, read only by a request the KSZ signed
+naming that person; refusals as JSON, never a 500."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +15,14 @@ from sqlalchemy import insert, update
 
 from kruispunt.employers import dmfa, service
 from kruispunt.employers.api import create_employers_app
-from kruispunt.employers.career_api import KSZ
 from kruispunt.employers.models import dimona_period_table, dmfa_declaration_table
+from kruispunt.network import KSZ
+from kruispunt.trust.ca import Identity, NetworkCA
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, sign
+from kruispunt.trust.receiver import signed_callers
 from tests.employers.test_dmfa import QUARTER, TODAY, dimona_rows, employer_rows, form, inszs
 
-KSZ_HEADERS = {"X-Kruispunt-Requester": KSZ}
+OCMW_GENT = "0212140186"
 
 
 @dataclass
@@ -26,6 +31,21 @@ class Career:
     employers: list[dict[str, Any]]
     workers: list[str]
     app: Any
+    ksz: Identity
+    other: Identity
+
+    def read(self, insz: str, *, subject: str | None = None, identity: Identity | None = None) -> Any:
+        """``GET /persons/{insz}/career`` signed (by the KSZ unless ``identity``) naming ``subject``
+        (default: that person), as the portal sends it."""
+        path = f"/persons/{insz}/career"
+        signature = sign(
+            b"",
+            identity or self.ksz,
+            method="GET",
+            path=path,
+            subject=subject if subject is not None else insz,
+        )
+        return self.client.get(path, headers={SIGNATURE_HEADER: signature})
 
     def declare_dmfa(self, employer: dict[str, Any], workers: list[str]) -> list[dict[str, Any]]:
         persons = list(dmfa.synthetic_persons(workers, quarter=QUARTER))
@@ -38,9 +58,18 @@ class Career:
 
 
 @pytest.fixture
-def career(fresh_db: Callable[[str], str]) -> Iterator[Career]:
+def career(fresh_db: Callable[[str], str], tmp_path: Path) -> Iterator[Career]:
+    ca = NetworkCA.create(tmp_path / "trust")
+    ksz, other = ca.issue(KSZ, "KSZ"), ca.issue(OCMW_GENT, "OCMW Gent")
+    for identity in (ksz, other):
+        ca.save(identity)
     app = create_employers_app(
-        url=fresh_db("employers"), log_url=None, hub_url=None, rsz_url=None, deliver=False
+        url=fresh_db("employers"),
+        log_url=None,
+        hub_url=None,
+        rsz_url=None,
+        deliver=False,
+        career_callers=signed_callers(ca.folder, {KSZ}, service="the career route"),
     )
     ctx = app.state.ctx
     ctx.today = lambda: TODAY
@@ -57,32 +86,85 @@ def career(fresh_db: Callable[[str], str]) -> Iterator[Career]:
             insert(dimona_period_table), dimona_rows(rows[2]["kbo"], workers[:1], first=200, cancelled=True)
         )
     with TestClient(app) as client:
-        yield Career(client, rows, workers, app)
+        yield Career(client, rows, workers, app, ksz, other)
+
+
+def test_a_header_naming_the_ksz_is_not_believed(career: Career) -> None:
+    insz = career.workers[0]
+    for headers in ({}, {"X-Kruispunt-Requester": KSZ}, {"X-Kruispunt-Declarant": KSZ}):
+        answer = career.client.get(f"/persons/{insz}/career", headers=headers)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["error"]["code"] == "UNSIGNED"
+        assert insz not in answer.text
 
 
 def test_only_the_ksz_may_read_a_whole_career(career: Career) -> None:
     insz = career.workers[0]
-    for headers in (
-        {},
-        {"X-Kruispunt-Requester": career.employers[0]["kbo"]},
-        {"X-Kruispunt-Declarant": KSZ},
-    ):
-        answer = career.client.get(f"/persons/{insz}/career", headers=headers)
-        assert answer.status_code == 403, answer.text
-        assert answer.json()["error"]["code"] == "ONLY_KSZ"
-        assert insz not in answer.text
+    answer = career.read(insz, identity=career.other)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"]["code"] == "CALLER_NOT_ALLOWED"
+    assert insz not in answer.text
+
+
+def test_the_ksz_reads_a_career_only_for_the_person_it_names(career: Career) -> None:
+    insz, someone_else = career.workers[0], career.workers[1]
+    answer = career.read(insz, subject=someone_else)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"]["code"] == "ONLY_THE_PERSON"
+    assert insz not in answer.text
+    path = f"/persons/{insz}/career"
+    nobody = career.client.get(
+        path, headers={SIGNATURE_HEADER: sign(b"", career.ksz, method="GET", path=path)}
+    )
+    assert nobody.status_code == 401, nobody.text
+    assert nobody.json()["error"]["code"] == "NO_SUBJECT"
+
+
+def test_a_replayed_or_rerouted_request_is_refused(career: Career) -> None:
+    insz, someone_else = career.workers[0], career.workers[1]
+    path = f"/persons/{insz}/career"
+    signature = sign(b"", career.ksz, method="GET", path=path, subject=insz)
+    assert career.client.get(path, headers={SIGNATURE_HEADER: signature}).status_code == 200
+    again = career.client.get(path, headers={SIGNATURE_HEADER: signature})
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "REPLAYED"
+    signature = sign(b"", career.ksz, method="GET", path=path, subject=someone_else)
+    elsewhere = career.client.get(f"/persons/{someone_else}/career", headers={SIGNATURE_HEADER: signature})
+    assert elsewhere.status_code == 401, elsewhere.text
+    assert elsewhere.json()["error"]["code"] == "BAD_SIGNATURE"
+
+
+def test_without_a_network_ca_the_route_is_closed(fresh_db: Callable[[str], str], tmp_path: Path) -> None:
+    from kruispunt.core.settings import Settings
+
+    app = create_employers_app(
+        url=fresh_db("employers"),
+        log_url=None,
+        hub_url=None,
+        rsz_url=None,
+        deliver=False,
+        settings=Settings(data_dir=tmp_path / "no-trust"),
+    )
+    ca = NetworkCA.create(tmp_path / "trust")
+    insz = inszs(1)[0]
+    path = f"/persons/{insz}/career"
+    signature = sign(b"", ca.issue(KSZ, "KSZ"), method="GET", path=path, subject=insz)
+    with TestClient(app) as client:
+        answer = client.get(path, headers={SIGNATURE_HEADER: signature})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "NO_CALLER_CHECK"
 
 
 @pytest.mark.parametrize("bad", ["12345678901", "abc", "85073003329"])
 def test_an_invalid_insz_is_a_400(career: Career, bad: str) -> None:
-    answer = career.client.get(f"/persons/{bad}/career", headers=KSZ_HEADERS)
+    answer = career.read(bad)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "INVALID_SSIN"
 
 
 def test_employments_are_the_persons_own_periods_with_the_employers_named(career: Career) -> None:
     insz = career.workers[0]
-    answer = career.client.get(f"/persons/{insz}/career", headers=KSZ_HEADERS)
+    answer = career.read(insz)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["insz"] == insz
@@ -102,7 +184,7 @@ def test_employments_are_the_persons_own_periods_with_the_employers_named(career
 
 def test_a_person_without_declarations_has_an_empty_career(career: Career) -> None:
     stranger = inszs(1, start=400)[0]
-    answer = career.client.get(f"/persons/{stranger}/career", headers=KSZ_HEADERS)
+    answer = career.read(stranger)
     assert answer.status_code == 200
     assert answer.json() == {"insz": stranger, "employments": [], "quarters": []}
 
@@ -112,7 +194,7 @@ def test_quarters_sum_the_current_dmfa_of_the_person_only(career: Career) -> Non
     persons = career.declare_dmfa(boss, career.workers[:3])
     insz = career.workers[1]
     mine = next(p for p in persons if p["INSS"] == insz)
-    answer = career.client.get(f"/persons/{insz}/career", headers=KSZ_HEADERS)
+    answer = career.read(insz)
     assert answer.status_code == 200, answer.text
     (line,) = answer.json()["quarters"]
     assert line["quarter"] == f"{QUARTER // 10}-{QUARTER % 10}"
@@ -130,4 +212,4 @@ def test_quarters_sum_the_current_dmfa_of_the_person_only(career: Career) -> Non
     # a superseded version is history: it is no longer the career
     with career.app.state.ctx.engine.begin() as conn:
         conn.execute(update(dmfa_declaration_table).values(superseded=True))
-    assert career.client.get(f"/persons/{insz}/career", headers=KSZ_HEADERS).json()["quarters"] == []
+    assert career.read(insz).json()["quarters"] == []

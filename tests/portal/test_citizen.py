@@ -61,6 +61,7 @@ from tests.rights.conftest import ADULT, NEIGHBOUR, PARTNER
 from tests.rights.test_service import _open_leefloon, _seed_household
 from tests.sources.social.data import P1, ROWS, WANTED
 from tests.sources.social.helpers import source_app
+from tests.trust.shared_ca import ksz, ksz_callers
 
 OCMW_GENT = "0212140186"
 RVA = "0206737484"
@@ -127,7 +128,12 @@ def hub_app(tmp: Path) -> Any:
 
 def employers_app(tmp: Path, workers: list[str]) -> tuple[Any, list[dict[str, Any]]]:
     app = create_employers_app(
-        url=component_url(None, tmp, "employers"), log_url=None, hub_url=None, rsz_url=None, deliver=False
+        url=component_url(None, tmp, "employers"),
+        log_url=None,
+        hub_url=None,
+        rsz_url=None,
+        deliver=False,
+        career_callers=ksz_callers("the career route"),
     )
     rows = employer_rows(2)
     with app.state.ctx.engine.begin() as conn:
@@ -191,7 +197,9 @@ def portal(urls: dict[str, str]) -> TestClient:
     """The portal with the citizen router, entered (one event loop for the client's life: the portal's
     backend client keeps its connections between requests)."""
     ctx = AreaContext(service_urls=urls, data_dir=Path("."))
-    app = create_app(service_urls=urls, idp=DevelopmentLoginStub(), routers=[create_router(ctx)])
+    app = create_app(
+        service_urls=urls, idp=DevelopmentLoginStub(), routers=[create_router(ctx)], signer=ksz()
+    )
     client = TestClient(app, raise_server_exceptions=False).__enter__()
     _OPEN.append(client)
     return client
@@ -396,7 +404,9 @@ def test_career_of_the_other_person_shows_only_their_employment(backends: Backen
 
 def test_the_pages_pass_axe_in_a_browser(backends: Backends, page: Any) -> None:  # noqa: F811
     ctx = AreaContext(service_urls=backends.urls, data_dir=Path("."))
-    app = create_app(service_urls=backends.urls, idp=DevelopmentLoginStub(), routers=[create_router(ctx)])
+    app = create_app(
+        service_urls=backends.urls, idp=DevelopmentLoginStub(), routers=[create_router(ctx)], signer=ksz()
+    )
     with serving(app) as url:
         page.goto(f"{url}/login/start?level=450&subject={ADULT}&next=/citizen/my-file")
         page.wait_for_url(f"{url}/citizen/my-file")

@@ -31,6 +31,8 @@ from kruispunt.employers.delivery import DeliveryWorker, outbox_rows
 from kruispunt.employers.errors import DeclarationRefused, no_declarant
 from kruispunt.employers.schemas import EmployerOut, MandateEndIn, MandateIn, MandateOut
 from kruispunt.ids import InvalidIdentifier, validate_enterprise_number
+from kruispunt.network import KSZ
+from kruispunt.trust.receiver import SignedCallers, optional_callers
 
 LOG_COMPONENT = "employers_log"
 """The database of the declarations log (the audit schema, its own database)."""
@@ -160,11 +162,15 @@ def create_employers_app(
     rsz_url: str | None,
     settings: Settings | None = None,
     deliver: bool = True,
+    career_callers: SignedCallers | None = None,
 ) -> FastAPI:
     """The employers service on the database at ``url``, its declarations log at ``log_url`` (None: not
     logged, for unit tests), delivering accepted declarations to the RSZ source and the hub in the
-    background (``deliver``)."""
+    background (``deliver``). ``career_callers``: who may read a career (default: the KSZ, checked against
+    the CA in ``<data_dir>/trust``)."""
     settings = settings or get_settings()
+    if career_callers is None:
+        career_callers = optional_callers(settings.data_dir / "trust", {KSZ}, service="the career route")
     engine = open_database(url)
     log_engine, writer = open_log(log_url) if log_url else (None, None)
     ctx = EmployersContext(
@@ -173,6 +179,7 @@ def create_employers_app(
         hub_url=hub_url,
         rsz_url=rsz_url,
         spool_dir=str(settings.data_dir / "spool"),
+        career_callers=career_callers,
     )
     # nothing to deliver to (a unit test, a bench of the intake alone): no worker retrying in vain
     worker = DeliveryWorker(ctx) if deliver and (hub_url or rsz_url) else None

@@ -1,21 +1,23 @@
 """A person's career as the employers declared it: Dimona employments and DmfA quarters, for the citizen.
 
 Why here: the employers service is where Dimona periods and DmfA worker records are stored, so it is the one
-place that can answer "my career" without asking every employer. Why only the KSZ: an employer (or its social
-secretariat) reads its own declarations through the Dimona and DmfA routes; a whole career across employers
-is the person's own data, shown to them by the KSZ's portal, which names itself with the
-``X-Kruispunt-Requester`` header. Any other caller, or none, is refused with 403. (As for the declarants,
-proving that identity is the network's authentication, not this service's.)
+place that can answer "my career" without asking every employer. Why only the KSZ, for that person: an
+employer (or its social secretariat) reads its own declarations through the Dimona and DmfA routes; a whole
+career across employers is the person's own data, shown to them by the KSZ's portal. The portal signs the
+request with the KSZ's key and names the logged-in citizen (``sub``); the route checks both
+(:mod:`kruispunt.trust.receiver`): unsigned 401, another institution 403, a replay 409, another person 403
+``ONLY_THE_PERSON``. No header is believed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends
 from sqlalchemy import Connection, func, select
 from starlette.concurrency import run_in_threadpool
 
+from kruispunt.core.web import error_responses
 from kruispunt.employers.context import EmployersContext
 from kruispunt.employers.dmfa import quarter_of
 from kruispunt.employers.errors import DeclarationRefused
@@ -26,9 +28,8 @@ from kruispunt.employers.models import (
     employer_table,
 )
 from kruispunt.ids import InvalidIdentifier, validate_insz
-from kruispunt.network import KSZ
-
-"""The only requester served: the Kruispuntbank, whose portal shows the citizen their own career."""
+from kruispunt.trust.envelopes import VerifiedEnvelope
+from kruispunt.trust.receiver import checked_callers
 
 
 def employments(conn: Connection, insz: str) -> list[dict[str, Any]]:
@@ -105,28 +106,38 @@ def quarters(conn: Connection, insz: str) -> list[dict[str, Any]]:
 def router(ctx: EmployersContext) -> APIRouter:
     """``GET /persons/{insz}/career`` for the KSZ's portal."""
     r = APIRouter(tags=["citizens"])
+    signed_by_the_ksz = Depends(checked_callers(ctx.career_callers))
 
     @r.get(
         "/persons/{insz}/career",
         summary="A person's employments (Dimona) and quarters (DmfA), for the KSZ's citizen portal only",
         responses={
-            400: {"description": "Not a valid INSZ."},
-            403: {"description": "The requester is not the KSZ."},
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                503,
+                e400="Not a valid INSZ.",
+                e401="Not signed, badly signed, or naming no person.",
+                e403="Not signed by the KSZ, or for another person than the one asked about.",
+                e409="A replayed request.",
+                e503="The service holds no network CA to check the caller.",
+            )
         },
     )
-    async def career(insz: str, x_kruispunt_requester: str | None = Header(default=None)) -> dict[str, Any]:
+    async def career(insz: str, caller: VerifiedEnvelope = signed_by_the_ksz) -> dict[str, Any]:
         """``days`` and ``hours`` are in hundredths, ``gross_cents`` in euro cents, as in the DmfA."""
-        if x_kruispunt_requester != KSZ:
-            raise DeclarationRefused(
-                403,
-                "ONLY_KSZ",
-                "a person's whole career is shown to that person by the KSZ's portal only "
-                f"(X-Kruispunt-Requester: {KSZ}); an employer reads its own declarations",
-            ).http()
         try:
             number = validate_insz(insz).number
         except InvalidIdentifier as exc:
             raise DeclarationRefused(400, "INVALID_SSIN", f"INSZ: {exc}").http() from exc
+        if caller.subject != number:
+            raise DeclarationRefused(
+                403,
+                "ONLY_THE_PERSON",
+                "a person's whole career is shown to that person only: the request names another person",
+            ).http()
 
         def read() -> dict[str, Any]:
             with ctx.engine.connect() as conn:

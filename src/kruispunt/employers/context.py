@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from kruispunt.employers.service import DeclarationLog
+from kruispunt.trust.receiver import SignedCallers
 
 
 def _today() -> dt.date:
@@ -28,5 +29,8 @@ class EmployersContext:
     """Largest XML file accepted (streamed to disk, never held in memory)."""
     spool_dir: str | None = None
     """Where uploaded files are spooled while they are read (default: the system's temporary folder)."""
+    career_callers: SignedCallers | None = None
+    """Who may read a person's career: the KSZ, signed, naming that person (None: no CA, the route
+    answers 503)."""
     closers: list[Callable[[], None]] = field(default_factory=list)
     """What a router started and the service stops when it stops (the Dimona writer's thread)."""

@@ -53,25 +53,29 @@ async def call_backend(
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
     signed: bool = False,
+    subject: str | None = None,
 ) -> httpx.Response:
     """``method path`` on ``service`` (a key of the portal's service URLs).
 
-    ``signed``: the JSON body is sent signed by the portal's identity (the KSZ's), when it has one, as
-    every institution's message to the hub is. Answers with 4xx are returned for the page to explain; no
-    URL, no answer, or 5xx raise :class:`BackendUnavailable`.
+    ``signed``: the request (its body, empty for a GET) is sent signed by the portal's identity (the
+    KSZ's), when it has one, as every institution's message to the hub is; ``subject`` names the logged-in
+    person the portal acts for, whom the service then serves and logs. Answers with 4xx are returned for the
+    page to explain; no URL, no answer, or 5xx raise :class:`BackendUnavailable`.
     """
     portal = portal_of(request)
     base = portal.service_urls.get(service)
     if not base:
         raise BackendUnavailable(service, "no URL configured")
-    if signed and json is not None and portal.signer is not None:
-        content = orjson.dumps(json)
-        json = None
-        headers = {
-            **(headers or {}),
-            "content-type": "application/json",
-            SIGNATURE_HEADER: sign(content, portal.signer, method=method, path=path, embed_certificate=False),
-        }
+    if signed and portal.signer is not None:
+        extra = {}
+        if json is not None:
+            content = orjson.dumps(json)
+            json = None
+            extra["content-type"] = "application/json"
+        signature = sign(
+            content or b"", portal.signer, method=method, path=path, embed_certificate=False, subject=subject
+        )
+        headers = {**(headers or {}), **extra, SIGNATURE_HEADER: signature}
     try:
         answer = await backend_client(request).request(
             method,

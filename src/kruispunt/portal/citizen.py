@@ -539,7 +539,8 @@ def create_router(ctx: AreaContext) -> APIRouter:
             f"/persons/{insz}/career",
             lists=("employments", "quarters"),
             insz=insz,
-            headers={"X-Kruispunt-Requester": KSZ},
+            signed=True,
+            subject=insz,
         )
         if isinstance(body, Response):
             return body

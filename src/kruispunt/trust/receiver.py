@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -153,6 +153,39 @@ class SignedCallers:
 def signed_callers(folder: Path, allowed: Iterable[str], *, service: str) -> SignedCallers:
     """The caller check of a service over the trust folder (:class:`TrustError` when it holds no CA)."""
     return SignedCallers(open_verifier(folder), frozenset(allowed), service)
+
+
+def optional_callers(folder: Path, allowed: Iterable[str], *, service: str) -> SignedCallers | None:
+    """The caller check of a service that can run without it (None, logged, when the trust folder holds no
+    CA): its protected routes then answer 503 ``NO_CALLER_CHECK`` (:func:`checked_callers`), never open."""
+    try:
+        return signed_callers(folder, allowed, service=service)
+    except TrustError as exc:
+        log.warning("%s: %s; its signed routes answer 503", service, exc.message)
+        return None
+
+
+def checked_callers(
+    callers: SignedCallers | None, *, acting_for_person: bool = True
+) -> Callable[[Request], Awaitable[VerifiedEnvelope]]:
+    """A FastAPI dependency (``Depends(checked_callers(...))``): the verified caller of a route that must
+    be signed. ``acting_for_person``: the envelope must also name the person the caller acts for (``sub``;
+    401 ``NO_SUBJECT`` otherwise), whom the route then serves and logs. No caller check configured (no CA):
+    503 ``NO_CALLER_CHECK``, so a route never runs unauthenticated by accident."""
+
+    async def caller(request: Request) -> VerifiedEnvelope:
+        if callers is None:
+            raise HTTPException(
+                503, error_body("NO_CALLER_CHECK", "this service holds no network CA to check its callers")
+            )
+        verified = await callers(request)
+        if acting_for_person and not verified.subject:
+            raise HTTPException(
+                401, error_body("NO_SUBJECT", "the signed envelope must name the person the caller acts for")
+            )
+        return verified
+
+    return caller
 
 
 class EnvelopeAuth(httpx.Auth):

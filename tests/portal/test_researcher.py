@@ -24,6 +24,7 @@ from kruispunt.portal.web import DevelopmentLoginStub, create_app
 from kruispunt.warehouse.requests_api import create_requests_router
 from tests.browser import accessibility_violations, browser, page, serving  # noqa: F401
 from tests.portal.test_web import check_page
+from tests.trust.shared_ca import ksz, ksz_callers
 from tests.warehouse.test_requests import PEOPLE, QUARTERS, write_snapshot
 
 RESEARCHER = "85073003328"
@@ -51,7 +52,10 @@ class World:
         roles = PortalRoles(reviewers=frozenset({REVIEWER, REVIEWER_2}))
         ctx = AreaContext(service_urls=urls, data_dir=self.data_dir, roles=roles)
         app = create_app(
-            service_urls=urls, idp=DevelopmentLoginStub(), routers=area_routers(ctx, modules=("researcher",))
+            service_urls=urls,
+            idp=DevelopmentLoginStub(),
+            routers=area_routers(ctx, modules=("researcher",)),
+            signer=ksz(),
         )
         return TestClient(app)
 
@@ -65,7 +69,12 @@ def world(fresh_db: Callable[[str], str], tmp_path: Path) -> Iterator[World]:
     write_snapshot(tmp_path / "snapshot", [f"c{i:04d}" for i in range(len(PEOPLE))])
     app = create_service_app(title="warehouse", description="test", max_body_bytes=1_000_000)
     app.include_router(
-        create_requests_router(engine=engine, snapshot_dir=tmp_path / "snapshot", extracts_dir=tmp_path / "x")
+        create_requests_router(
+            engine=engine,
+            snapshot_dir=tmp_path / "snapshot",
+            extracts_dir=tmp_path / "x",
+            callers=ksz_callers("the research requests"),
+        )
     )
     with serving(app) as base:
         yield World(base, tmp_path / "portal")
@@ -254,7 +263,10 @@ def test_the_pages_pass_axe_in_a_browser(world: World, page: Any) -> None:  # no
     urls = {"warehouse": world.warehouse}
     ctx = AreaContext(service_urls=urls, data_dir=world.data_dir, roles=roles)
     app = create_app(
-        service_urls=urls, idp=DevelopmentLoginStub(), routers=area_routers(ctx, modules=("researcher",))
+        service_urls=urls,
+        idp=DevelopmentLoginStub(),
+        routers=area_routers(ctx, modules=("researcher",)),
+        signer=ksz(),
     )
     with serving(app) as portal:
         page.goto(f"{portal}/login/start?level=450&subject={RESEARCHER}&next=/researcher/requests")

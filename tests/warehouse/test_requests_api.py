@@ -26,11 +26,12 @@ from kruispunt.ids import is_valid_insz
 from kruispunt.warehouse import requests_api
 from kruispunt.warehouse.requests_api import create_requests_router, http_recoder
 from kruispunt.warehouse.schemas import PROJECT
+from tests.trust.shared_ca import institution, ksz_callers, signed_for
 from tests.warehouse.test_requests import PEOPLE, QUARTERS, REQUEST, strings_of, write_snapshot
 
 TODAY = dt.date(2027, 3, 1)
-RESEARCHER = {"X-Researcher": "r.peeters"}
-REVIEWER = {"X-Reviewer": "cbss.janssens"}
+RESEARCHER = signed_for("researcher:r.peeters")
+REVIEWER = signed_for("reviewer:cbss.janssens")
 
 
 @dataclass
@@ -60,6 +61,7 @@ def apps(fresh_db: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.Mon
                 engine=engine,
                 snapshot_dir=tmp_path / "snapshot",
                 extracts_dir=tmp_path / "extracts",
+                callers=ksz_callers("the research requests"),
                 recoder=http_recoder(ttp_client),
                 today=lambda: clock[0],
             )
@@ -73,7 +75,7 @@ BODY = {k: v for k, v in REQUEST.items() if k != "researcher"}
 
 
 def _file(apps: Apps, **changes: Any) -> int:
-    answer = apps.warehouse.post("/research/requests", json={**BODY, **changes}, headers=RESEARCHER)
+    answer = apps.warehouse.post("/research/requests", json={**BODY, **changes}, auth=RESEARCHER)
     assert answer.status_code == 201, answer.text
     request_id: int = answer.json()["id"]
     return request_id
@@ -86,7 +88,7 @@ def _authorise(apps: Apps, request_id: int, expires: str = "2027-12-31") -> None
         ("committee", {}),
         ("decision", {"approved": True, "deliberation": "27/042", "conditions": "none", "expires": expires}),
     ):
-        answer = apps.warehouse.post(f"{base}/{path}", json=body, headers=REVIEWER)
+        answer = apps.warehouse.post(f"{base}/{path}", json=body, auth=REVIEWER)
         assert answer.status_code == 200, answer.text
 
 
@@ -94,9 +96,9 @@ def test_from_filing_to_the_one_download(apps: Apps, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(requests_api, "RECODE_BATCH", 7)  # several calls to the TTP
     request_id = _file(apps)
     _authorise(apps, request_id)
-    produced = apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER)
+    produced = apps.warehouse.post(f"/research/requests/{request_id}/extract", auth=REVIEWER)
     assert produced.status_code == 200, produced.text
-    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=RESEARCHER)
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/vnd.apache.parquet"
     extract = pq.read_table(io.BytesIO(download.content))
@@ -105,15 +107,15 @@ def test_from_filing_to_the_one_download(apps: Apps, monkeypatch: pytest.MonkeyP
     assert not persons & set(apps.dwh_codes)
     assert not any(re.fullmatch(r"\d{11}", v) or is_valid_insz(v) for v in strings_of(extract))
     # the codes are those the TTP gives the same persons in the request's project
-    project = apps.warehouse.get(f"/research/requests/{request_id}", headers=RESEARCHER).json()["project"]
+    project = apps.warehouse.get(f"/research/requests/{request_id}", auth=RESEARCHER).json()["project"]
     again = apps.ttp.post(
         f"/projects/{project}/recode", json={"from_project": PROJECT, "codes": apps.dwh_codes}
     )
     assert persons <= set(again.json()["codes"])
-    twice = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    twice = apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=RESEARCHER)
     assert twice.status_code == 409
     assert twice.json()["error"]["code"] == "ALREADY_DELIVERED"
-    steps = apps.warehouse.get(f"/research/requests/{request_id}/history", headers=RESEARCHER).json()["steps"]
+    steps = apps.warehouse.get(f"/research/requests/{request_id}/history", auth=RESEARCHER).json()["steps"]
     assert [s["action"] for s in steps] == [
         "file",
         "accept",
@@ -124,17 +126,15 @@ def test_from_filing_to_the_one_download(apps: Apps, monkeypatch: pytest.MonkeyP
         "deliver",
     ]
     apps.clock[0] = dt.date(2028, 1, 1)
-    assert apps.warehouse.post("/research/expire", headers=REVIEWER).json() == {"destroyed": [request_id]}
+    assert apps.warehouse.post("/research/expire", auth=REVIEWER).json() == {"destroyed": [request_id]}
 
 
 def test_anonymous_download_is_k_anonymous(apps: Apps) -> None:
     request_id = _file(apps, tier="anonymous", population={}, variables=["sex", "age", "region"])
     _authorise(apps, request_id)
-    assert (
-        apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER).status_code == 200
-    )
+    assert apps.warehouse.post(f"/research/requests/{request_id}/extract", auth=REVIEWER).status_code == 200
     extract = pq.read_table(
-        io.BytesIO(apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER).content)
+        io.BytesIO(apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=RESEARCHER).content)
     )
     assert "person_id" not in extract.column_names
     sizes = extract.group_by(extract.column_names).aggregate([([], "count_all")])
@@ -154,25 +154,25 @@ def test_anonymous_download_is_k_anonymous(apps: Apps) -> None:
     ],
 )
 def test_a_malformed_request_is_a_clear_422(apps: Apps, body: dict[str, Any], code: str) -> None:
-    answer = apps.warehouse.post("/research/requests", json={**BODY, **body}, headers=RESEARCHER)
+    answer = apps.warehouse.post("/research/requests", json={**BODY, **body}, auth=RESEARCHER)
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == code
     assert answer.json()["error"]["message"]
 
 
 def test_refusals_are_clear_and_never_a_500(apps: Apps) -> None:
-    no_header = apps.warehouse.post("/research/requests", json=BODY)
-    assert no_header.status_code == 422
+    unsigned = apps.warehouse.post("/research/requests", json=BODY, headers={"X-Researcher": "r.peeters"})
+    assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (401, "UNSIGNED")
     request_id = _file(apps)
     base = f"/research/requests/{request_id}"
     early = apps.warehouse.post(
         f"{base}/decision",
         json={"approved": True, "deliberation": "1", "expires": "2028-01-01"},
-        headers=REVIEWER,
+        auth=REVIEWER,
     )
     assert (early.status_code, early.json()["error"]["code"]) == (409, "WRONG_STATE")
     self_review = apps.warehouse.post(
-        f"{base}/review", json={"accepted": True}, headers={"X-Reviewer": "r.peeters"}
+        f"{base}/review", json={"accepted": True}, auth=signed_for("reviewer:r.peeters")
     )
     assert self_review.status_code == 403
     for path in (
@@ -180,38 +180,53 @@ def test_refusals_are_clear_and_never_a_500(apps: Apps) -> None:
         f"/research/requests/{2**63}/history",
         "/research/requests/x/history",
     ):
-        assert apps.warehouse.get(path, headers=RESEARCHER).status_code == 422
-    missing = apps.warehouse.get("/research/requests/9999/history", headers=RESEARCHER)
+        assert apps.warehouse.get(path, auth=RESEARCHER).status_code == 422
+    missing = apps.warehouse.get("/research/requests/9999/history", auth=RESEARCHER)
     assert missing.status_code == 404
-    other = apps.warehouse.get(f"{base}/history", headers={"X-Researcher": "someone.else"})
+    other = apps.warehouse.get(f"{base}/history", auth=signed_for("researcher:someone.else"))
     assert (other.status_code, other.json()["error"]["code"]) == (404, "NOT_FOUND")
-    assert apps.warehouse.get(base, headers={"X-Researcher": "someone.else"}).status_code == 404
-    assert apps.warehouse.get(base, headers=RESEARCHER).json()["state"] == "submitted"
-    not_yet = apps.warehouse.get(f"{base}/extract", headers=RESEARCHER)
+    assert apps.warehouse.get(base, auth=signed_for("researcher:someone.else")).status_code == 404
+    assert apps.warehouse.get(base, auth=RESEARCHER).json()["state"] == "submitted"
+    not_yet = apps.warehouse.get(f"{base}/extract", auth=RESEARCHER)
     assert (not_yet.status_code, not_yet.json()["error"]["code"]) == (409, "WRONG_STATE")
 
 
 def test_an_expired_authorisation_delivers_nothing(apps: Apps) -> None:
     request_id = _file(apps)
     _authorise(apps, request_id, expires="2027-06-30")
-    assert (
-        apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER).status_code == 200
-    )
+    assert apps.warehouse.post(f"/research/requests/{request_id}/extract", auth=REVIEWER).status_code == 200
     apps.clock[0] = dt.date(2027, 7, 1)
-    late = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    late = apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=RESEARCHER)
     assert (late.status_code, late.json()["error"]["code"]) == (410, "APPROVAL_EXPIRED")
-    other = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers={"X-Researcher": "x"})
+    other = apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=signed_for("researcher:x"))
     assert other.status_code == 404
 
 
 # ------------------------------------------------------------------------------------------- review fixes
 
 
-def test_an_empty_reviewer_header_reads_no_other_researchers_request(apps: Apps) -> None:
+def test_an_empty_or_unknown_role_reads_no_other_researchers_request(apps: Apps) -> None:
     base = f"/research/requests/{_file(apps)}"
-    answer = apps.warehouse.get(base, headers={"X-Researcher": "someone.else", "X-Reviewer": ""})
-    assert answer.status_code == 422
-    assert "purpose" not in answer.text
+    for subject in ("reviewer:", "someone.else", "operator:someone.else", "reviewer" + ":x" * 40):
+        answer = apps.warehouse.get(base, auth=signed_for(subject))
+        assert (answer.status_code, answer.json()["error"]["code"]) == (401, "BAD_SUBJECT"), subject
+        assert "purpose" not in answer.text
+
+
+def test_a_researcher_cannot_take_a_reviewers_step(apps: Apps) -> None:
+    base = f"/research/requests/{_file(apps)}"
+    answer = apps.warehouse.post(f"{base}/review", json={"accepted": True}, auth=signed_for("researcher:x"))
+    assert (answer.status_code, answer.json()["error"]["code"]) == (403, "WRONG_ROLE")
+    assert apps.warehouse.get(base, auth=REVIEWER).json()["state"] == "submitted"
+
+
+def test_only_the_ksz_signs_for_a_researcher(apps: Apps) -> None:
+    other = institution("0212140186", "OCMW Gent")
+    answer = apps.warehouse.post(
+        "/research/requests", json=BODY, auth=signed_for("researcher:r.peeters", other)
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (403, "CALLER_NOT_ALLOWED")
+    assert apps.warehouse.get("/research/requests", auth=REVIEWER).json()["requests"] == []
 
 
 def test_a_failed_commit_leaves_no_extract_on_disk(apps: Apps) -> None:
@@ -224,17 +239,17 @@ def test_a_failed_commit_leaves_no_extract_on_disk(apps: Apps) -> None:
     event.listen(apps.engine, "commit", refuse_commit)
     try:
         with pytest.raises(RuntimeError, match="went away"):
-            apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER)
+            apps.warehouse.post(f"/research/requests/{request_id}/extract", auth=REVIEWER)
     finally:
         event.remove(apps.engine, "commit", refuse_commit)
     assert not apps.extracts.exists() or not list(apps.extracts.iterdir())
-    assert apps.warehouse.get(f"/research/requests/{request_id}", headers=RESEARCHER).json()["state"] == (
+    assert apps.warehouse.get(f"/research/requests/{request_id}", auth=RESEARCHER).json()["state"] == (
         "authorised"
     )
-    again = apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER)
+    again = apps.warehouse.post(f"/research/requests/{request_id}/extract", auth=REVIEWER)
     assert again.status_code == 200, again.text
     assert again.json()["file"] == f"request-{request_id}.parquet"
-    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=RESEARCHER)
     assert download.headers["content-disposition"] == f'attachment; filename="request-{request_id}.parquet"'
     assert len(list(apps.extracts.iterdir())) == 1
 
@@ -272,10 +287,8 @@ def test_a_leftover_project_at_the_ttp_does_not_give_its_codes_to_a_new_request(
     request_id = _file(apps)
     assert request_id == 1
     _authorise(apps, request_id)
-    assert (
-        apps.warehouse.post(f"/research/requests/{request_id}/extract", headers=REVIEWER).status_code == 200
-    )
-    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", headers=RESEARCHER)
+    assert apps.warehouse.post(f"/research/requests/{request_id}/extract", auth=REVIEWER).status_code == 200
+    download = apps.warehouse.get(f"/research/requests/{request_id}/extract", auth=RESEARCHER)
     persons = set(pq.read_table(io.BytesIO(download.content)).column("person_id").to_pylist())
     assert persons
     assert not persons & old_codes
@@ -283,19 +296,18 @@ def test_a_leftover_project_at_the_ttp_does_not_give_its_codes_to_a_new_request(
 
 def test_the_list_gives_a_researcher_their_own_requests_and_a_reviewer_all(apps: Apps) -> None:
     mine = _file(apps)
-    other = {"X-Researcher": "a.dubois"}
-    answer = apps.warehouse.post("/research/requests", json=BODY, headers=other)
+    answer = apps.warehouse.post("/research/requests", json=BODY, auth=signed_for("researcher:a.dubois"))
     theirs = answer.json()["id"]
     client = apps.warehouse
-    own = client.get("/research/requests", headers=RESEARCHER).json()["requests"]
+    own = client.get("/research/requests", auth=RESEARCHER).json()["requests"]
     assert [r["id"] for r in own] == [mine]
-    every = client.get("/research/requests", headers=REVIEWER).json()["requests"]
+    every = client.get("/research/requests", auth=REVIEWER).json()["requests"]
     assert [r["id"] for r in every] == [theirs, mine]
-    submitted = client.get("/research/requests?state=submitted", headers=REVIEWER).json()
+    submitted = client.get("/research/requests?state=submitted", auth=REVIEWER).json()
     assert len(submitted["requests"]) == 2
-    assert client.get("/research/requests?state=reviewed", headers=REVIEWER).json()["requests"] == []
-    assert client.get("/research/requests").status_code == 400
-    assert client.get("/research/requests?state=DROP%20TABLE", headers=REVIEWER).status_code == 422
-    steps = client.get(f"/research/requests/{theirs}/history", headers=REVIEWER).json()
+    assert client.get("/research/requests?state=reviewed", auth=REVIEWER).json()["requests"] == []
+    assert client.get("/research/requests").status_code == 401
+    assert client.get("/research/requests?state=DROP%20TABLE", auth=REVIEWER).status_code == 422
+    steps = client.get(f"/research/requests/{theirs}/history", auth=REVIEWER).json()
     assert steps["steps"][0]["to_state"] == "submitted"
-    assert client.get(f"/research/requests/{theirs}/history", headers=RESEARCHER).status_code == 404
+    assert client.get(f"/research/requests/{theirs}/history", auth=RESEARCHER).status_code == 404

@@ -1,10 +1,11 @@
 """The researchers' area: research requests to the data warehouse, their review, and the statistics.
 
-Who is who: the warehouse API names its caller in a header (``X-Researcher`` / ``X-Reviewer``); the portal
-sets it to the session's subject, so a researcher can neither type nor change it and sees only the requests
-filed under their own login (the warehouse answers 404 for anybody else's). Reviewers are the KSZ's
-(:class:`~kruispunt.portal.roles.PortalRoles`); they move requests through review, committee, decision and
-extraction with ``X-Reviewer`` = their subject (the warehouse refuses a review of one's own request).
+Who is who: the portal signs every call to the warehouse with the KSZ's key and names, under that
+signature, the session's subject and role (``sub`` = ``researcher:<subject>`` or ``reviewer:<subject>``,
+see :mod:`kruispunt.warehouse.requests_api`), so a researcher can neither type nor change it and sees only
+the requests filed under their own login (the warehouse answers 404 for anybody else's). Reviewers are the
+KSZ's (:class:`~kruispunt.portal.roles.PortalRoles`); they move requests through review, committee, decision
+and extraction as ``reviewer:<subject>`` (the warehouse refuses a review of one's own request).
 
 The download of an extract is a POST with the CSRF token: the warehouse delivers an extract once, so it is
 an act, not a link a prefetching browser could follow.
@@ -91,9 +92,9 @@ def _statistics(request: Request, ctx: AreaContext) -> list[tuple[str, str]]:
     ]
 
 
-async def _listed(request: Request, headers: Mapping[str, str]) -> list[dict[str, Any]] | Response:
+async def _listed(request: Request, acting: Mapping[str, Any]) -> list[dict[str, Any]] | Response:
     """The requests the caller may see (the researcher's own, or all for a reviewer), newest first."""
-    answer = await call_backend(request, "warehouse", "GET", "/research/requests", headers=headers)
+    answer = await call_backend(request, "warehouse", "GET", "/research/requests", **acting)
     if answer.status_code != 200:
         return _refusal(request, answer)
     body = answer.json()
@@ -158,8 +159,13 @@ def _request_body(form: Form) -> dict[str, Any] | str:
 def create_router(ctx: AreaContext) -> APIRouter:
     router = APIRouter()
 
-    def researcher(session: Session) -> dict[str, str]:
-        return {"X-Researcher": session.subject}
+    def researcher(session: Session) -> dict[str, Any]:
+        """How a call is made for this researcher: signed by the KSZ, naming them in that role."""
+        return {"signed": True, "subject": f"researcher:{session.subject}"}
+
+    def reviewer(session: Session) -> dict[str, Any]:
+        """How a call is made for this reviewer (the session holds the role, :func:`require_role`)."""
+        return {"signed": True, "subject": f"reviewer:{session.subject}"}
 
     def is_reviewer(session: Session) -> bool:
         return session.subject in ctx.roles.reviewers
@@ -210,7 +216,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
             return error_page(request, 400, "error_title", t("researcher_refused", reason=body))
         try:
             answer = await call_backend(
-                request, "warehouse", "POST", "/research/requests", json=body, headers=researcher(found)
+                request, "warehouse", "POST", "/research/requests", json=body, **researcher(found)
             )
         except BackendUnavailable as exc:
             return unavailable_page(request, exc)
@@ -227,7 +233,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
             return found
         try:
             answer = await call_backend(
-                request, "warehouse", "GET", f"/research/requests/{request_id}", headers=researcher(found)
+                request, "warehouse", "GET", f"/research/requests/{request_id}", **researcher(found)
             )
             if answer.status_code != 200:
                 return _refusal(request, answer)
@@ -236,7 +242,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
                 "warehouse",
                 "GET",
                 f"/research/requests/{request_id}/history",
-                headers=researcher(found),
+                **researcher(found),
             )
             if steps.status_code != 200:
                 return _refusal(request, steps)
@@ -266,7 +272,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
                 "warehouse",
                 "GET",
                 f"/research/requests/{request_id}/extract",
-                headers=researcher(found),
+                **researcher(found),
                 timeout=120.0,
             )
         except BackendUnavailable as exc:
@@ -292,7 +298,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
         if state and state not in STATES:
             return error_page(request, 400, "error_title", translate_of(request)("bad_request_message"))
         try:
-            rows = await _listed(request, {"X-Reviewer": found.subject})
+            rows = await _listed(request, reviewer(found))
         except (BackendUnavailable, ValueError) as exc:
             return unavailable_page(request, exc if isinstance(exc, BackendUnavailable) else _bad())
         if isinstance(rows, Response):
@@ -319,7 +325,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
                 "warehouse",
                 "GET",
                 f"/research/requests/{request_id}",
-                headers={"X-Reviewer": found.subject},
+                **reviewer(found),
             )
         except BackendUnavailable as exc:
             return unavailable_page(request, exc)
@@ -386,7 +392,7 @@ def create_router(ctx: AreaContext) -> APIRouter:
                 "POST",
                 f"/research/requests/{request_id}/{action}",
                 json=body,
-                headers={"X-Reviewer": found.subject},
+                **reviewer(found),
                 timeout=300.0 if action == "extract" else 10.0,
             )
         except BackendUnavailable as exc:

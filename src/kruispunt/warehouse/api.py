@@ -21,7 +21,7 @@ from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings
 from kruispunt.core.web import create_service_app
 from kruispunt.network import KSZ
-from kruispunt.trust.receiver import EnvelopeAuth, own_identity
+from kruispunt.trust.receiver import EnvelopeAuth, optional_callers, own_identity
 from kruispunt.warehouse import apps, pxweb, service
 from kruispunt.warehouse.loads_api import create_loads_router
 from kruispunt.warehouse.published import TableStore
@@ -79,6 +79,7 @@ def create_warehouse_app(settings: Settings) -> FastAPI:
             engine=engine,
             snapshot_dir=folders.snapshot,
             extracts_dir=folders.root / "research",
+            callers=optional_callers(settings.data_dir / "trust", {KSZ}, service="the research requests"),
             recoder=http_recoder(ttp) if ttp is not None else None,
         )
     )

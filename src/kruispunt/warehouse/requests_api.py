@@ -1,11 +1,13 @@
 """HTTP routes of the research requests (:mod:`kruispunt.warehouse.requests`): filing, review, committee
 decision, extraction, the one download, the history.
 
-Who calls: for now the caller says who they are in a header, ``X-Researcher`` (the researcher who files,
-downloads and reads the history) or ``X-Reviewer`` (the CBSS reviewer, who also records the committee's
-decision and starts the extraction). Issue 8 (portal login) will replace these headers by an authenticated
-identity; until then the router must only be mounted behind a gateway that sets them. The router is
-mounted by the warehouse's app; errors are answered as :func:`kruispunt.core.web.error_body` JSON.
+Who calls: the KSZ's portal, for a logged-in user. Every request is signed with the KSZ's key
+(:mod:`kruispunt.trust.receiver`) and names, under that signature, the user and the role the portal gave
+them: ``sub`` = ``researcher:<subject>`` (files, downloads, reads their own requests) or
+``reviewer:<subject>`` (the CBSS reviewer, who also records the committee's decision and starts the
+extraction). No header is believed: unsigned 401, another institution 403, a replay 409, a researcher on a
+reviewer's route 403 ``WRONG_ROLE``; without a network CA the routes answer 503. The router is mounted by
+the warehouse's app; errors are answered as :func:`kruispunt.core.web.error_body` JSON.
 
 The coded tier needs the trusted third party: ``recoder(project)`` returns the function that turns the
 warehouse's person codes into that project's codes; :func:`http_recoder` builds it over the TTP's HTTP API
@@ -15,19 +17,21 @@ warehouse's person codes into that project's codes; :func:`http_recoder` builds 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.responses import Response
 
 from kruispunt.coding.api import codes_of
-from kruispunt.core.web import JSONResponse, error_body
+from kruispunt.core.web import JSONResponse, error_body, error_responses
+from kruispunt.trust.receiver import SignedCallers, checked_callers
 from kruispunt.warehouse import requests
 from kruispunt.warehouse.schemas import PROJECT
 
@@ -47,8 +51,45 @@ _STATUS: dict[str, int] = {
     "NO_TTP": 503,
     "TTP_FAILED": 502,
     "NO_SNAPSHOT": 409,
-    "NO_CALLER": 400,
 }
+
+RESEARCHER = "researcher"
+REVIEWER = "reviewer"
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Whom a request is made for, from the signed envelope's ``sub``: the role the portal gave the user
+    (:data:`RESEARCHER` or :data:`REVIEWER`) and their subject."""
+
+    role: str
+    name: str
+
+
+def acting_subject(role: str, name: str) -> str:
+    """The envelope's ``sub`` for ``name`` acting as ``role`` (what the portal signs)."""
+    return f"{role}:{name}"
+
+
+def acting(callers: SignedCallers | None, *roles: str) -> Callable[[Request], Awaitable[Acting]]:
+    """A FastAPI dependency: the user a KSZ-signed request acts for, who must hold one of ``roles``."""
+    signed = checked_callers(callers)
+
+    async def check(request: Request) -> Acting:
+        verified = await signed(request)
+        role, sep, name = (verified.subject or "").partition(":")
+        if not sep or role not in (RESEARCHER, REVIEWER) or not 0 < len(name) <= 64:
+            raise HTTPException(
+                401, error_body("BAD_SUBJECT", "the signed subject must be researcher:<id> or reviewer:<id>")
+            )
+        if role not in roles:
+            raise HTTPException(
+                403, error_body("WRONG_ROLE", f"this step is for a {' or '.join(roles)}, not a {role}")
+            )
+        return Acting(role, name)
+
+    return check
+
 
 _ID = PathParam(ge=1, le=2**62, description="the request's number")
 _PERSON = Field(min_length=1, max_length=64)
@@ -124,12 +165,30 @@ def create_requests_router(
     engine: Engine,
     snapshot_dir: Path,
     extracts_dir: Path,
+    callers: SignedCallers | None,
     recoder: Recoder | None = None,
     k: int = requests.K_ANONYMITY,
     today: Callable[[], dt.date] = dt.date.today,
 ) -> APIRouter:
-    """Routes under ``/research/requests`` on the warehouse database ``engine``."""
-    router = APIRouter(prefix="/research", tags=["research requests"])
+    """Routes under ``/research/requests`` on the warehouse database ``engine``; ``callers``: the check of
+    the KSZ's signature (None: no CA, every route answers 503)."""
+    router = APIRouter(
+        prefix="/research",
+        tags=["research requests"],
+        responses=error_responses(
+            401,
+            403,
+            409,
+            503,
+            e401="Not signed, badly signed, or naming no researcher or reviewer.",
+            e403="Not signed by the KSZ, or a role that may not take this step.",
+            e409="A replayed request, or a step the request's state does not allow.",
+            e503="No network CA to check the caller, or the TTP is not configured.",
+        ),
+    )
+    as_researcher = Depends(acting(callers, RESEARCHER))
+    as_reviewer = Depends(acting(callers, REVIEWER))
+    as_either = Depends(acting(callers, RESEARCHER, REVIEWER))
 
     def step(work: Callable[[Any], Any], status: int = 200) -> Response:
         """``work`` in one transaction, a refusal as its error JSON; a Response is answered as it is."""
@@ -145,11 +204,11 @@ def create_requests_router(
         return JSONResponse(result, status_code=status)
 
     @router.post("/requests", status_code=201, summary="File a research request")
-    def file(body: RequestIn, x_researcher: str = Header(min_length=1, max_length=64)) -> Response:
+    def file(body: RequestIn, who: Acting = as_researcher) -> Response:
         return step(
             lambda conn: requests.file_request(
                 conn,
-                researcher=x_researcher,
+                researcher=who.name,
                 organisation=body.organisation,
                 purpose=body.purpose,
                 population=body.population,
@@ -165,12 +224,9 @@ def create_requests_router(
     def listing(
         state: str | None = Query(default=None, pattern="^[a-z_]{1,20}$"),
         limit: int = Query(default=200, ge=1, le=1000),
-        x_researcher: str | None = Header(default=None, min_length=1, max_length=64),
-        x_reviewer: str | None = Header(default=None, min_length=1, max_length=64),
+        who: Acting = as_either,
     ) -> Response:
-        if x_researcher is None and x_reviewer is None:
-            return _refusal(requests.RequestError("NO_CALLER", "say who you are: X-Researcher or X-Reviewer"))
-        researcher = None if x_reviewer is not None else x_researcher
+        researcher = None if who.role == REVIEWER else who.name
         return step(
             lambda conn: {
                 "requests": [
@@ -181,14 +237,10 @@ def create_requests_router(
         )
 
     @router.get("/requests/{request_id}", summary="A request (its researcher, or a reviewer)")
-    def read(
-        request_id: int = _ID,
-        x_researcher: str | None = Header(default=None, min_length=1, max_length=64),
-        x_reviewer: str | None = Header(default=None, min_length=1, max_length=64),
-    ) -> Response:
+    def read(request_id: int = _ID, who: Acting = as_either) -> Response:
         def work(conn: Any) -> requests.ResearchRequest:
             found = requests.get_request(conn, request_id=request_id)
-            if x_reviewer is None and found.researcher != x_researcher:
+            if who.role != REVIEWER and found.researcher != who.name:
                 raise requests.RequestError("NOT_FOUND", f"no research request {request_id} filed by you")
             return found
 
@@ -197,14 +249,8 @@ def create_requests_router(
     @router.get(
         "/requests/{request_id}/history", summary="Every step of a request (its researcher, or a reviewer)"
     )
-    def history(
-        request_id: int = _ID,
-        x_researcher: str | None = Header(default=None, min_length=1, max_length=64),
-        x_reviewer: str | None = Header(default=None, min_length=1, max_length=64),
-    ) -> Response:
-        if x_researcher is None and x_reviewer is None:
-            return _refusal(requests.RequestError("NO_CALLER", "say who you are: X-Researcher or X-Reviewer"))
-        researcher = None if x_reviewer is not None else x_researcher
+    def history(request_id: int = _ID, who: Acting = as_either) -> Response:
+        researcher = None if who.role == REVIEWER else who.name
         return step(
             lambda conn: {
                 "request": request_id,
@@ -213,29 +259,23 @@ def create_requests_router(
         )
 
     @router.post("/requests/{request_id}/review", summary="The CBSS review: accept or reject")
-    def review(
-        body: ReviewIn, request_id: int = _ID, x_reviewer: str = Header(min_length=1, max_length=64)
-    ) -> Response:
+    def review(body: ReviewIn, request_id: int = _ID, who: Acting = as_reviewer) -> Response:
         return step(
             lambda conn: requests.review(
-                conn, request_id=request_id, reviewer=x_reviewer, accepted=body.accepted, notes=body.notes
+                conn, request_id=request_id, reviewer=who.name, accepted=body.accepted, notes=body.notes
             )
         )
 
     @router.post("/requests/{request_id}/committee", summary="Pass a reviewed request to the committee")
-    def committee(
-        body: CommitteeIn, request_id: int = _ID, x_reviewer: str = Header(min_length=1, max_length=64)
-    ) -> Response:
+    def committee(body: CommitteeIn, request_id: int = _ID, who: Acting = as_reviewer) -> Response:
         return step(
             lambda conn: requests.submit_to_committee(
-                conn, request_id=request_id, reviewer=x_reviewer, notes=body.notes
+                conn, request_id=request_id, reviewer=who.name, notes=body.notes
             )
         )
 
     @router.post("/requests/{request_id}/decision", summary="Record the committee's deliberation")
-    def decision(
-        body: DecisionIn, request_id: int = _ID, x_reviewer: str = Header(min_length=1, max_length=64)
-    ) -> Response:
+    def decision(body: DecisionIn, request_id: int = _ID, who: Acting = as_reviewer) -> Response:
         return step(
             lambda conn: requests.decide(
                 conn,
@@ -244,13 +284,13 @@ def create_requests_router(
                 deliberation=body.deliberation,
                 conditions=body.conditions,
                 expires=body.expires,
-                decided_by=x_reviewer,
+                decided_by=who.name,
                 today=today(),
             )
         )
 
     @router.post("/requests/{request_id}/extract", summary="Produce the extract of an authorised request")
-    def produce(request_id: int = _ID, x_reviewer: str = Header(min_length=1, max_length=64)) -> Response:
+    def produce(request_id: int = _ID, who: Acting = as_reviewer) -> Response:
         """The file is written inside the transaction; if the commit fails, it is removed again."""
         with requests.extract_file_removed_on_failure() as written:
 
@@ -263,7 +303,7 @@ def create_requests_router(
                     extracts_dir=extracts_dir,
                     recode=recoder(project) if recoder else None,
                     today=today(),
-                    operator=x_reviewer,
+                    operator=who.name,
                     k=k,
                 )
                 written.append(path)
@@ -281,12 +321,12 @@ def create_requests_router(
         response_class=Response,
         responses={200: {"content": {"application/vnd.apache.parquet": {}}}},
     )
-    def download(request_id: int = _ID, x_researcher: str = Header(min_length=1, max_length=64)) -> Response:
+    def download(request_id: int = _ID, who: Acting = as_researcher) -> Response:
         """The Parquet file, to the researcher who filed the request; a second download is refused. The file
         is read inside the delivery's transaction: a failed read delivers nothing."""
 
         def work(conn: Any) -> Response:
-            path = requests.deliver(conn, request_id=request_id, researcher=x_researcher, today=today())
+            path = requests.deliver(conn, request_id=request_id, researcher=who.name, today=today())
             return Response(
                 path.read_bytes(),
                 media_type="application/vnd.apache.parquet",
@@ -298,7 +338,7 @@ def create_requests_router(
         return step(work)
 
     @router.post("/expire", summary="Destroy the extracts past their expiry")
-    def expire(x_reviewer: str = Header(min_length=1, max_length=64)) -> Response:
+    def expire(_: Acting = as_reviewer) -> Response:
         return step(lambda conn: {"destroyed": requests.expire(conn, today=today())})
 
     return router

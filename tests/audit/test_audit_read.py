@@ -1,4 +1,5 @@
-"""The citizen's view ("who consulted my data"), one entry by ticket, and their HTTP routes."""
+"""The citizen's view ("who consulted my data"), one entry by ticket, and their HTTP routes: "who consulted
+my data" answers only a request the KSZ signed naming that person."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import pytest
 from audit_helpers import OTHER_PERSON, PERSON, REQUESTER, SOURCE, make_record
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from tests.trust.shared_ca import institution, ksz_callers, signed_for
 
 from kruispunt.audit.api import make_router, months_before
 from kruispunt.audit.schemas import AuditRecord
 from kruispunt.audit.service import AuditWriter, consultations, entry_by_ticket
 from kruispunt.core.web import create_service_app
+from kruispunt.trust.ca import Identity
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 NAMES = {REQUESTER: "Kruispuntbank", SOURCE: "Rijksregister"}
@@ -182,11 +185,21 @@ class Client:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    def get(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+        signer: Identity | None = None,
+    ) -> httpx.Response:
+        """``GET path``, signed by the KSZ (or ``signer``) naming ``subject`` when one is given."""
+        auth = signed_for(subject, signer) if subject is not None else None
+
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://audit.test") as http:
-                return await http.get(path, params=params)
+                return await http.get(path, params=params, auth=auth)
 
         return asyncio.run(call())
 
@@ -194,7 +207,9 @@ class Client:
 @pytest.fixture
 def client(audit_engine: Engine) -> Client:
     app = create_service_app(title="audit-test", description="audit routes", max_body_bytes=1024)
-    app.include_router(make_router(lambda: audit_engine, institution_name=NAMES.get))
+    app.include_router(
+        make_router(lambda: audit_engine, readers=ksz_callers("the log"), institution_name=NAMES.get)
+    )
     return Client(app)
 
 
@@ -213,7 +228,7 @@ def recent(writer: AuditWriter) -> dict[str, AuditRecord]:
 
 
 def test_api_consultations(client: Client, recent: dict[str, AuditRecord]) -> None:
-    answer = client.get(f"/audit/persons/{PERSON}/consultations")
+    answer = client.get(f"/audit/persons/{PERSON}/consultations", subject=PERSON)
     assert answer.status_code == 200
     body = answer.json()
     assert body["insz"] == PERSON
@@ -225,7 +240,7 @@ def test_api_consultations(client: Client, recent: dict[str, AuditRecord]) -> No
         {"kbo": SOURCE, "name": "Rijksregister", "sector": None, "institution_type": None}
     ]
     assert line["deliberation"] == "24/123"
-    longer = client.get(f"/audit/persons/{PERSON}/consultations", params={"months": 24}).json()
+    longer = client.get(f"/audit/persons/{PERSON}/consultations", {"months": 24}, subject=PERSON).json()
     assert [c["ticket"] for c in longer["consultations"]] == [
         recent["last_week"].ticket,
         recent["last_year"].ticket,
@@ -233,20 +248,46 @@ def test_api_consultations(client: Client, recent: dict[str, AuditRecord]) -> No
 
 
 def test_api_consultations_accepts_formatted_insz(client: Client, recent: dict[str, AuditRecord]) -> None:
-    answer = client.get("/audit/persons/85.07.30-033.28/consultations")
+    answer = client.get("/audit/persons/85.07.30-033.28/consultations", subject=PERSON)
     assert answer.status_code == 200
     assert answer.json()["insz"] == PERSON
 
 
 def test_api_consultations_of_nobody_is_empty(client: Client, recent: dict[str, AuditRecord]) -> None:
-    answer = client.get(f"/audit/persons/{OTHER_PERSON}/consultations")
+    answer = client.get(f"/audit/persons/{OTHER_PERSON}/consultations", subject=OTHER_PERSON)
     assert answer.status_code == 200
     assert answer.json()["consultations"] == []
 
 
+def test_who_consulted_a_person_is_shown_to_that_person_only(
+    client: Client, recent: dict[str, AuditRecord]
+) -> None:
+    path = f"/audit/persons/{PERSON}/consultations"
+    refusals = {
+        "unsigned": client.get(path),
+        "another person": client.get(path, subject=OTHER_PERSON),
+        "another institution": client.get(path, subject=PERSON, signer=institution("0212140186")),
+    }
+    expected = {
+        "unsigned": (401, "UNSIGNED"),
+        "another person": (403, "ONLY_THE_PERSON"),
+        "another institution": (403, "CALLER_NOT_ALLOWED"),
+    }
+    for case, answer in refusals.items():
+        assert (answer.status_code, answer.json()["error"]["code"]) == expected[case], case
+        assert recent["last_week"].ticket not in answer.text, case
+
+
+def test_without_a_caller_check_who_consulted_is_closed(audit_engine: Engine) -> None:
+    app = create_service_app(title="audit-test", description="audit routes", max_body_bytes=1024)
+    app.include_router(make_router(lambda: audit_engine, readers=None))
+    answer = Client(app).get(f"/audit/persons/{PERSON}/consultations", subject=PERSON)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (503, "NO_CALLER_CHECK")
+
+
 @pytest.mark.parametrize("insz", ["12345678901", "8507300332", "85133000105", "abc"])
 def test_api_invalid_insz_is_400_with_reason(client: Client, insz: str) -> None:
-    answer = client.get(f"/audit/persons/{insz}/consultations")
+    answer = client.get(f"/audit/persons/{insz}/consultations", subject=insz)
     assert answer.status_code == 400
     error = answer.json()["error"]
     assert error["code"] == "INVALID_INSZ"
@@ -256,7 +297,7 @@ def test_api_invalid_insz_is_400_with_reason(client: Client, insz: str) -> None:
 
 @pytest.mark.parametrize("months", ["0", "121", "-1", "twelve"])
 def test_api_months_out_of_range_is_422(client: Client, months: str) -> None:
-    answer = client.get(f"/audit/persons/{PERSON}/consultations", params={"months": months})
+    answer = client.get(f"/audit/persons/{PERSON}/consultations", {"months": months}, subject=PERSON)
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "INVALID_REQUEST"
 
@@ -284,9 +325,11 @@ def test_api_entry_unknown_and_invalid(client: Client, recent: dict[str, AuditRe
 def test_router_with_engine_in_a_bare_app(audit_engine: Engine, recent: dict[str, AuditRecord]) -> None:
     """Errors are JSON error bodies even without the kruispunt error handlers installed."""
     app = FastAPI()
-    app.include_router(make_router(audit_engine))
+    app.include_router(make_router(audit_engine, readers=ksz_callers("the log")))
     bare = Client(app)
-    assert bare.get("/audit/persons/12345678901/consultations").json()["error"]["code"] == "INVALID_INSZ"
-    body = bare.get(f"/audit/persons/{PERSON}/consultations").json()
+    invalid = bare.get("/audit/persons/12345678901/consultations", subject="12345678901")
+    assert invalid.json()["error"]["code"] == "INVALID_INSZ"
+    assert bare.get(f"/audit/persons/{PERSON}/consultations").json()["error"]["code"] == "UNSIGNED"
+    body = bare.get(f"/audit/persons/{PERSON}/consultations", subject=PERSON).json()
     assert body["consultations"][0]["requester"]["name"] is None
     assert "/audit/entries/{ticket}" in bare.get("/openapi.json").json()["paths"]

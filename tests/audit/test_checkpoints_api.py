@@ -12,6 +12,7 @@ from audit_helpers import PERSON, make_record, rewrite_from, varied_record
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from tests.trust.shared_ca import ksz_callers, signed_for
 
 from kruispunt.attest.keys import KeySet, SigningKey, make_kid
 from kruispunt.audit.api import make_router
@@ -31,7 +32,9 @@ def key() -> SigningKey:
 @pytest.fixture
 def client(audit_engine: Engine, key: SigningKey) -> Iterator[TestClient]:
     app = FastAPI()
-    app.include_router(make_router(audit_engine, checkpoint_keys=lambda: KeySet.of([key])))
+    app.include_router(
+        make_router(audit_engine, readers=ksz_callers("the log"), checkpoint_keys=lambda: KeySet.of([key]))
+    )
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
@@ -83,7 +86,7 @@ def test_who_consulted_comes_with_proofs(
         writer.append_sync(make_record(time=recent + timedelta(hours=hours)))
     create_checkpoint(audit_engine, key)
     writer.append_sync(make_record(time=recent + timedelta(hours=5)))  # after the checkpoint
-    body = client.get(f"/audit/persons/{PERSON}/consultations").json()
+    body = client.get(f"/audit/persons/{PERSON}/consultations", auth=signed_for(PERSON)).json()
     assert len(body["consultations"]) == 3
     checkpoint = read_token(body["checkpoint"], KeySet.of([key]))
     newest, *older = body["consultations"]

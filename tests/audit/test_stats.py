@@ -10,6 +10,7 @@ import pytest
 from audit_helpers import PERSON, REQUESTER, make_record
 from sqlalchemy import Engine
 from tests.browser import serving
+from tests.trust.shared_ca import institution, ksz_callers, signed_for
 
 from kruispunt.audit import stats
 from kruispunt.audit.service import AuditWriter
@@ -109,13 +110,21 @@ def test_the_route_answers_the_figures_and_refuses_a_bad_window(
 ) -> None:
     _write(writer, datetime.now(UTC) - timedelta(minutes=3), outcome="REFUSED", reason_code="NO_DELIBERATION")
     app = create_service_app(title="audit-stats-test", description="stats", max_body_bytes=1024)
-    app.include_router(make_stats_router(lambda: audit_engine))
+    app.include_router(make_stats_router(lambda: audit_engine, readers=ksz_callers("the log's figures")))
+    operator = signed_for("operator-1")
     with serving(app) as base:
-        answer = httpx.get(f"{base}/audit/stats", params={"minutes": 10}, timeout=10)
+        unsigned = httpx.get(f"{base}/audit/stats", params={"minutes": 10}, timeout=10)
+        assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (401, "UNSIGNED")
+        other = signed_for("operator-1", institution("0212140186"))
+        refused = httpx.get(f"{base}/audit/stats", params={"minutes": 10}, timeout=10, auth=other)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "CALLER_NOT_ALLOWED")
+        assert "NO_DELIBERATION" not in refused.text
+        answer = httpx.get(f"{base}/audit/stats", params={"minutes": 10}, timeout=10, auth=operator)
         assert answer.status_code == 200
         body = answer.json()
         assert body["total"] == 1
         assert body["refusals"] == {"NO_DELIBERATION": 1}
         assert PERSON not in answer.text  # counts only, never a person
         for bad in ("0", "1441", "x"):
-            assert httpx.get(f"{base}/audit/stats", params={"minutes": bad}, timeout=10).status_code == 422
+            bad_window = httpx.get(f"{base}/audit/stats", params={"minutes": bad}, timeout=10, auth=operator)
+            assert bad_window.status_code == 422

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from kruispunt.network import KSZ
+from kruispunt.trust.receiver import EnvelopeAuth, own_identity
+
 
 @dataclass
 class RunningNetwork:
@@ -27,6 +30,13 @@ class RunningNetwork:
     @property
     def hub(self) -> str:
         return self.urls["hub"]
+
+    def as_ksz(self, subject: str) -> EnvelopeAuth:
+        """Signs a request as the KSZ (its key in the network's trust folder), for ``subject``: what the
+        portal sends for a logged-in person."""
+        identity = own_identity(self.data_dir / "trust", KSZ)
+        assert identity is not None, "the network holds no KSZ identity"
+        return EnvelopeAuth(identity, subject=subject)
 
 
 def free_port_block(count: int) -> int:

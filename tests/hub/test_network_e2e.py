@@ -287,14 +287,17 @@ def test_who_consulted_my_data_lists_the_consultations(
         tickets.append(answer.json()["informationCBSS"]["ticketCBSS"])
     refused = consult(network, envelope(cbe=OCMW_ANTWERPEN, ssin=person["insz"]))
     assert refused.status_code == 403
-    listing = httpx.get(f"{network.hub}/audit/persons/{person['insz']}/consultations?months=12", timeout=5)
+    path = f"/audit/persons/{person['insz']}/consultations"
+    unsigned = httpx.get(f"{network.hub}{path}?months=12", timeout=5)
+    assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (401, "UNSIGNED")
+    listing = httpx.get(f"{network.hub}{path}?months=12", timeout=5, auth=network.as_ksz(person["insz"]))
     assert listing.status_code == 200, listing.text
     seen = listing.json()
     items = seen["consultations"] if isinstance(seen, dict) else seen
     listed = {c["ticket"] for c in items}
     assert set(tickets) <= listed
     assert refused.json()["informationCBSS"]["ticketCBSS"] not in listed
-    bad = httpx.get(f"{network.hub}/audit/persons/123/consultations", timeout=5)
+    bad = httpx.get(f"{network.hub}/audit/persons/123/consultations", timeout=5, auth=network.as_ksz("123"))
     assert bad.status_code == 400
 
 

@@ -95,12 +95,17 @@ def hub_app(tmp: Path) -> Any:
     app = create_service_app(title="hub", description="directory and log", max_body_bytes=65_536)
     app.include_router(
         make_network_router(
-            engine=hub_engine, registry_provider=lambda: registry, verify_proof=always_matches
+            engine=hub_engine,
+            registry_provider=lambda: registry,
+            verify_proof=always_matches,
+            person_file_readers=ksz_callers("a person's whole file"),
         )
     )
     app.include_router(
         make_audit_router(
-            audit_engine, institution_name=lambda kbo: i.name if (i := registry.institution(kbo)) else None
+            audit_engine,
+            readers=ksz_callers("who consulted a person's data"),
+            institution_name=lambda kbo: i.name if (i := registry.institution(kbo)) else None,
         )
     )
     with AuditWriter(audit_engine, chain=0) as writer:  # an OCMW consulted ADULT's family composition

@@ -23,10 +23,12 @@ from kruispunt.core.settings import Settings
 from kruispunt.hub.api import create_app as create_hub_app
 from kruispunt.mutations.api import create_mutations_app
 from kruispunt.mutations.models import dead_letter_table
+from kruispunt.network import KSZ
 from kruispunt.portal.areas import AreaContext, area_routers
 from kruispunt.portal.catalogue import LANGUAGES
 from kruispunt.portal.roles import PortalRoles
 from kruispunt.portal.web import DevelopmentLoginStub, create_app
+from kruispunt.trust.ca import Identity, NetworkCA
 from tests.browser import accessibility_violations, browser, page, serving  # noqa: F401
 from tests.hub.test_network_e2e import envelope
 from tests.portal.test_web import check_page
@@ -42,6 +44,8 @@ REQUESTER = "0244640631"
 class Network:
     hub: str
     mutations: str
+    ksz: Identity
+    """The KSZ's identity in the hub's trust folder: the portal signs with it (the figures require it)."""
 
 
 def _record(
@@ -67,6 +71,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     one recipient of changes and one dead letter."""
     folder = tmp_path_factory.mktemp("operator")
     settings = Settings(data_dir=folder, db_url=None, deliberations_dir=REPO_ROOT / "deliberations")
+    ca = NetworkCA.create(folder / "trust")
+    ksz = ca.issue(KSZ, "KSZ")
+    ca.save(ksz)
     mutations = create_mutations_app(
         url=component_url(None, folder, "mutations"),
         directory_url=component_url(None, folder, "hub"),
@@ -106,22 +113,25 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
                 )
             )
         engine.dispose()
-        yield Network(hub, changes)
+        yield Network(hub, changes, ksz)
 
 
-def _portal(urls: dict[str, str]) -> TestClient:
+def _portal(urls: dict[str, str], signer: Identity | None = None) -> TestClient:
     ctx = AreaContext(
         service_urls=urls, data_dir=Path("."), roles=PortalRoles(operators=frozenset({OPERATOR}))
     )
     app = create_app(
-        service_urls=urls, idp=DevelopmentLoginStub(), routers=area_routers(ctx, modules=("operator",))
+        service_urls=urls,
+        idp=DevelopmentLoginStub(),
+        routers=area_routers(ctx, modules=("operator",)),
+        signer=signer,
     )
     return TestClient(app)
 
 
 @pytest.fixture
 def portal(network: Network) -> Iterator[TestClient]:
-    with _portal({"hub": network.hub, "mutations": network.mutations}) as client:
+    with _portal({"hub": network.hub, "mutations": network.mutations}, network.ksz) as client:
         yield client
 
 
@@ -184,7 +194,7 @@ def test_a_bad_window_is_a_400_page(portal: TestClient, minutes: str) -> None:
 
 
 def test_a_source_that_does_not_answer_blanks_only_its_section(network: Network) -> None:
-    with _portal({"hub": network.hub, "mutations": "http://127.0.0.1:9"}) as client:
+    with _portal({"hub": network.hub, "mutations": "http://127.0.0.1:9"}, network.ksz) as client:
         _log_in(client, 450, OPERATOR)
         answer = client.get("/operator/network")
     assert answer.status_code == 200
@@ -205,7 +215,10 @@ def test_the_view_passes_axe_in_a_browser(network: Network, page: Any) -> None: 
         service_urls=urls, data_dir=Path("."), roles=PortalRoles(operators=frozenset({OPERATOR}))
     )
     app = create_app(
-        service_urls=urls, idp=DevelopmentLoginStub(), routers=area_routers(ctx, modules=("operator",))
+        service_urls=urls,
+        idp=DevelopmentLoginStub(),
+        routers=area_routers(ctx, modules=("operator",)),
+        signer=network.ksz,
     )
     with serving(app) as portal:
         page.goto(f"{portal}/login/start?level=450&subject={OPERATOR}&next=/operator/network")

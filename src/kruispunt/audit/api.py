@@ -3,7 +3,9 @@
 Why thin: the routes only validate input and call :mod:`kruispunt.audit.service`; errors are answered
 with :func:`kruispunt.core.web.error_body` directly (not via exceptions), so the answer is the same JSON
 whichever app the router is mounted in. Who may call these routes (the citizen themself, an operator) is
-decided by the app that mounts the router, not here.
+decided by the app that mounts the router, not here — except for "who consulted my data", which names the
+institutions that read a person's data: it is answered only to a request the KSZ signed naming that person
+(``readers``, :mod:`kruispunt.trust.receiver`), the KSZ's portal acting for its logged-in citizen.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from starlette.responses import Response
 
@@ -23,12 +26,26 @@ from kruispunt.audit import checkpoints, service
 from kruispunt.audit.schemas import AuditEntryView, ConsultationList
 from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.ids import InvalidIdentifier, validate_insz
+from kruispunt.trust.receiver import CallerCheck, CallerRefused, only_the_person, verify_caller
 
 log = logging.getLogger("kruispunt.audit")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid INSZ or ticket (JSON error body with the reason)."},
     422: {"description": "Invalid query parameter."},
+}
+_PERSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    **error_responses(
+        401,
+        403,
+        409,
+        503,
+        e401="Not signed, badly signed, or naming no person.",
+        e403="Not signed by the KSZ, or for another person than the one asked about.",
+        e409="A replayed request.",
+        e503="The hub holds no network CA to check the caller.",
+    ),
 }
 
 
@@ -44,11 +61,13 @@ def months_before(moment: datetime, months: int) -> datetime:
 def make_router(
     engine_provider_or_engine: Engine | Callable[[], Engine],
     *,
+    readers: CallerCheck,
     institution_name: Callable[[str], str | None] | None = None,
     checkpoint_keys: Callable[[], KeySet] | None = None,
 ) -> APIRouter:
     """Routes ``GET /audit/persons/{insz}/consultations``, ``GET /audit/entries/{ticket}`` and, with
-    ``checkpoint_keys`` (the keys that sign checkpoints), the checkpoints and their proofs.
+    ``checkpoint_keys`` (the keys that sign checkpoints), the checkpoints and their proofs. ``readers``:
+    who may read a person's consultations (the KSZ, signed, naming that person).
 
     ``engine_provider_or_engine``: the audit database engine, or a function returning it (so the router can
     be built before the database is opened). ``institution_name`` maps a KBO number to a display name.
@@ -67,10 +86,11 @@ def make_router(
     @router.get(
         "/audit/persons/{insz}/consultations",
         response_model=ConsultationList,
-        responses=_ERRORS,
-        summary="Who consulted this person's data",
+        responses=_PERSON_ERRORS,
+        summary="Who consulted this person's data (to that person, through the KSZ's portal)",
     )
-    def person_consultations(
+    async def person_consultations(
+        request: Request,
         insz: str,
         months: int = Query(12, ge=1, le=120, description="How many months back, counted from now."),
     ) -> Response:
@@ -78,12 +98,23 @@ def make_router(
         newest first: when, who (institution and user), which message, to whom, under which deliberation
         and legal context. Refused requests are not listed: no data left the hub."""
         try:
+            caller = await verify_caller(readers, request)
+        except CallerRefused as refused:
+            return refused.response()
+        try:
             number = validate_insz(insz).number
         except InvalidIdentifier as exc:
             return JSONResponse(
                 error_body("INVALID_INSZ", f"{insz!r} is not a valid INSZ: {exc.reason}", insz=insz),
                 status_code=400,
             )
+        try:
+            only_the_person(caller, number, "who consulted a person's data")
+        except CallerRefused as refused:
+            return refused.response()
+        return await run_in_threadpool(consultations_of, number, months)
+
+    def consultations_of(number: str, months: int) -> Response:
         now = datetime.now(UTC)
         since = months_before(now, months)
         token = None

@@ -29,7 +29,7 @@ from kruispunt.employers.models import (
 )
 from kruispunt.ids import InvalidIdentifier, validate_insz
 from kruispunt.trust.envelopes import VerifiedEnvelope
-from kruispunt.trust.receiver import checked_callers
+from kruispunt.trust.receiver import CallerRefused, checked_callers, only_the_person
 
 
 def employments(conn: Connection, insz: str) -> list[dict[str, Any]]:
@@ -132,12 +132,10 @@ def router(ctx: EmployersContext) -> APIRouter:
             number = validate_insz(insz).number
         except InvalidIdentifier as exc:
             raise DeclarationRefused(400, "INVALID_SSIN", f"INSZ: {exc}").http() from exc
-        if caller.subject != number:
-            raise DeclarationRefused(
-                403,
-                "ONLY_THE_PERSON",
-                "a person's whole career is shown to that person only: the request names another person",
-            ).http()
+        try:
+            only_the_person(caller, number, "a person's whole career")
+        except CallerRefused as refused:
+            raise refused.http() from None
 
         def read() -> dict[str, Any]:
             with ctx.engine.connect() as conn:

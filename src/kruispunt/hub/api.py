@@ -7,7 +7,7 @@ which call the one pipeline in :mod:`kruispunt.hub.service`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +32,7 @@ from kruispunt.network.api import DirectoryExchange
 from kruispunt.network.api import make_router as make_network_router
 from kruispunt.network.schemas import ProofRequest, ProofResult
 from kruispunt.sources.extracts import ARROW_STREAM, arrow_bytes
-from kruispunt.trust.receiver import EnvelopeAuth, own_identity
+from kruispunt.trust.receiver import EnvelopeAuth, SignedCallers, own_identity
 
 log = logging.getLogger("kruispunt.hub")
 
@@ -209,6 +209,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def get_wsdl(request: Request) -> Response:
         return soap_endpoint.wsdl_response(str(request.url.replace(query="")))
 
+    def ksz_only(service: str) -> Callable[[], SignedCallers | None]:
+        """The check of a read the hub serves the KSZ alone, signed (its portal, for a person or operator)."""
+        return lambda: hub().signatures.callers(frozenset({KSZ}), service=service)
+
     app.include_router(
         make_network_router(
             engine=lambda: hub().directory_engine,
@@ -217,17 +221,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             catalogue_provider=lambda: hub().catalogue,
             deliberations_provider=lambda: hub().deliberations,
             on_exchange=log_directory_exchange,
+            person_file_readers=ksz_only("a person's whole file"),
         )
     )
     app.include_router(make_batch_router(hub=hub, mailbox=mailbox, settings=settings))
     app.include_router(
         make_audit_router(
             lambda: _require(hub().audit_engine),
+            readers=ksz_only("who consulted a person's data"),
             institution_name=lambda kbo: i.name if (i := hub().registry.institution(kbo)) else None,
             checkpoint_keys=checkpoint_keys,
         )
     )
-    app.include_router(make_stats_router(lambda: _require(hub().audit_engine)))
+    app.include_router(
+        make_stats_router(lambda: _require(hub().audit_engine), readers=ksz_only("the log's figures"))
+    )
     app.include_router(catalogue_api.make_router(hub, keys_dir=settings.data_dir / "keys"))
     app.state.consultation_handler = lambda request: rest.handle_consultation(
         request, hub(), settings.max_body_bytes

@@ -22,7 +22,7 @@ from kruispunt.hub.errors import Reason
 from kruispunt.network import KSZ
 from kruispunt.trust.ca import Identity, TrustError, load_identity
 from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign
-from kruispunt.trust.receiver import open_verifier
+from kruispunt.trust.receiver import SignedCallers, open_verifier
 
 log = logging.getLogger("kruispunt.hub.signatures")
 
@@ -82,6 +82,13 @@ class Signatures:
         if self.identity is None or self.mode == "off":
             return {}
         return {SIGNATURE_HEADER: sign(body, self.identity, method=method, path=path, claims=claims)}
+
+    def callers(self, allowed: frozenset[str], *, service: str) -> SignedCallers | None:
+        """The check of a hub route that serves only ``allowed`` institutions, signed, whatever the mode
+        for messages (None when the hub has no CA or signatures are off: the route then answers 503)."""
+        if self.verifier is None or self.mode == "off":
+            return None
+        return SignedCallers(self.verifier, allowed, service)
 
     def forwarding_signer(self) -> Callable[[bytes, str], dict[str, str]] | None:
         """For the forwarder: signs each request the hub sends a source (None when the hub cannot sign)."""

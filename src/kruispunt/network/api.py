@@ -5,9 +5,10 @@ UNREGISTER first check the proof that the institution knows the person (``verify
 to the authentic source holding that INSZ); a mismatch is refused with 403 and the source's reason.
 
 ``POST /directory/person-file`` is the one read that names every institution holding a file on a person: it
-serves the KSZ alone (its citizen portal shows a person their own file); any other institution asking is
-refused with 403, so an institution still learns about other institutions' lines only through LIST, which
-does not name them.
+serves the KSZ alone (its citizen portal shows a person their own file), and only a request the KSZ signed
+naming that person (``person_file_readers``, :mod:`kruispunt.trust.receiver`) — a body that says "KSZ" is
+not believed. Any other institution asking is refused with 403, so an institution still learns about other
+institutions' lines only through LIST, which does not name them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +53,7 @@ from kruispunt.network.schemas import (
     UnregisterResponse,
     _Wire,
 )
+from kruispunt.trust.receiver import CallerCheck, CallerRefused, only_the_person, verify_caller
 
 log = logging.getLogger("kruispunt.network.api")
 
@@ -148,8 +150,12 @@ def make_router(
     catalogue_provider: Callable[[], Catalogue] | None = None,
     deliberations_provider: Callable[[], DeliberationIndex] | None = None,
     on_exchange: Callable[[DirectoryExchange], Awaitable[None]] | None = None,
+    person_file_readers: CallerCheck = None,
 ) -> APIRouter:
     """The network routes.
+
+    ``person_file_readers``: the check of the KSZ's signature on ``/directory/person-file`` (None: no CA,
+    that route answers 503).
 
     ``engine``: the hub database, or a function returning it (when the engine is created at start-up, after
     the routes). ``on_exchange`` is told of every REGISTER / UNREGISTER / LIST, allowed or refused, so the
@@ -356,17 +362,26 @@ def make_router(
         response_model=PersonFileResponse,
         tags=["directory"],
         summary="Every inscription of a person, institutions named (the KSZ's citizen portal only)",
-        responses={403: {"description": "the acting institution is not the KSZ"}},
+        responses=error_responses(
+            401,
+            403,
+            409,
+            503,
+            e401="Not signed, badly signed, or naming no person.",
+            e403="The acting institution is not the KSZ, or the request names another person.",
+            e409="A replayed request.",
+            e503="The hub holds no network CA to check the caller.",
+        ),
     )
-    async def person_file_route(body: PersonFileRequest) -> Any:
+    async def person_file_route(request: Request, body: PersonFileRequest) -> Any:
         """For the citizen's "my file": which institutions hold a file on them, in which capacity, when.
 
-        The portal calling this is trusted as the KSZ's own front (it asks for the INSZ of its logged-in
-        citizen only); every other institution is refused, and every call is logged like a LIST.
+        Signed by the KSZ (its portal), naming the person in the envelope; every other institution is
+        refused, and every call, refused or not, is logged like a LIST.
         """
-        return await reported("PERSON_FILE", body, await _person_file(body))
+        return await reported("PERSON_FILE", body, await _person_file(request, body))
 
-    async def _person_file(body: PersonFileRequest) -> Any:
+    async def _person_file(request: Request, body: PersonFileRequest) -> Any:
         inst = acting(body.institution)
         if isinstance(inst, Response):
             return inst
@@ -379,6 +394,10 @@ def make_router(
         insz = normalise_insz(body.insz)
         if insz is None:
             return _error(422, "INVALID_INSZ", f"{body.insz} is not a valid INSZ")
+        try:
+            only_the_person(await verify_caller(person_file_readers, request), insz, "a person's whole file")
+        except CallerRefused as refused:
+            return refused.response()
         registry = registry_provider()
 
         def work() -> list[PersonLine]:

@@ -334,6 +334,8 @@ def create_router(ctx: AreaContext) -> APIRouter:
             f"/audit/persons/{insz}/consultations",
             lists=("consultations",),
             params={"months": 12},
+            signed=True,
+            subject=insz,
         )
         if isinstance(body, Response):
             return body
@@ -364,6 +366,8 @@ def create_router(ctx: AreaContext) -> APIRouter:
             lists=("lines",),
             insz=insz,
             json={"institution": KSZ, "insz": insz},
+            signed=True,
+            subject=insz,
         )
         if isinstance(body, Response):
             return body

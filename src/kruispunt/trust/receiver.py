@@ -25,7 +25,7 @@ import httpx
 from cryptography import x509
 from fastapi import HTTPException, Request
 
-from kruispunt.core.web import error_body
+from kruispunt.core.web import JSONResponse, error_body
 from kruispunt.trust.ca import CA_CERT, CRL_FILE, ISSUED_DIR, Identity, TrustError, load_identity
 from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign, thumbprint
 
@@ -116,6 +116,23 @@ def own_identity(folder: Path, kbo: str) -> Identity | None:
         return None
 
 
+class CallerRefused(Exception):
+    """A request whose caller is refused: its HTTP status and the shared error body."""
+
+    def __init__(self, status: int, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = error_body(code, message, **details)
+
+    def response(self) -> JSONResponse:
+        """The refusal as an answer (for a route that logs it before answering)."""
+        return JSONResponse(self.body, status_code=self.status)
+
+    def http(self) -> HTTPException:
+        """The refusal as FastAPI's exception (for a dependency)."""
+        return HTTPException(self.status, self.body)
+
+
 @dataclass(frozen=True)
 class SignedCallers:
     """Which institutions may call a service, checked on every request from its signed envelope.
@@ -129,7 +146,8 @@ class SignedCallers:
     allowed: frozenset[str]
     service: str = field(default="this service")
 
-    async def __call__(self, request: Request) -> VerifiedEnvelope:
+    async def check(self, request: Request) -> VerifiedEnvelope:
+        """The verified caller of ``request``; :class:`CallerRefused` otherwise."""
         body = await request.body()
         try:
             verified = self.verifier.verify(
@@ -137,17 +155,21 @@ class SignedCallers:
             )
         except TrustError as exc:
             status, code = REFUSALS.get(exc.code, (401, "BAD_SIGNATURE"))
-            raise HTTPException(status, error_body(code, exc.message)) from None
+            raise CallerRefused(status, code, exc.message) from None
         if verified.kbo not in self.allowed:
-            raise HTTPException(
+            raise CallerRefused(
                 403,
-                error_body(
-                    "CALLER_NOT_ALLOWED",
-                    f"institution {verified.kbo} may not call {self.service}",
-                    allowed=sorted(self.allowed),
-                ),
+                "CALLER_NOT_ALLOWED",
+                f"institution {verified.kbo} may not call {self.service}",
+                allowed=sorted(self.allowed),
             )
         return verified
+
+    async def __call__(self, request: Request) -> VerifiedEnvelope:
+        try:
+            return await self.check(request)
+        except CallerRefused as refused:
+            raise refused.http() from None
 
 
 def signed_callers(folder: Path, allowed: Iterable[str], *, service: str) -> SignedCallers:
@@ -165,27 +187,49 @@ def optional_callers(folder: Path, allowed: Iterable[str], *, service: str) -> S
         return None
 
 
-def checked_callers(
-    callers: SignedCallers | None, *, acting_for_person: bool = True
-) -> Callable[[Request], Awaitable[VerifiedEnvelope]]:
-    """A FastAPI dependency (``Depends(checked_callers(...))``): the verified caller of a route that must
-    be signed. ``acting_for_person``: the envelope must also name the person the caller acts for (``sub``;
-    401 ``NO_SUBJECT`` otherwise), whom the route then serves and logs. No caller check configured (no CA):
+CallerCheck = SignedCallers | None | Callable[[], SignedCallers | None]
+"""A route's caller check, or a function giving it (when it is opened at start-up, after the routes are
+made: the hub's)."""
+
+
+async def verify_caller(
+    callers: CallerCheck, request: Request, *, acting_for_person: bool = True
+) -> VerifiedEnvelope:
+    """The verified caller of a route that must be signed; :class:`CallerRefused` otherwise.
+
+    ``acting_for_person``: the envelope must also name the person the caller acts for (``sub``; 401
+    ``NO_SUBJECT`` otherwise), whom the route then serves and logs. No caller check configured (no CA):
     503 ``NO_CALLER_CHECK``, so a route never runs unauthenticated by accident."""
+    check = callers if isinstance(callers, SignedCallers) or callers is None else callers()
+    if check is None:
+        raise CallerRefused(503, "NO_CALLER_CHECK", "this service holds no network CA to check its callers")
+    verified = await check.check(request)
+    if acting_for_person and not verified.subject:
+        raise CallerRefused(401, "NO_SUBJECT", "the signed envelope must name the person the caller acts for")
+    return verified
+
+
+def checked_callers(
+    callers: CallerCheck, *, acting_for_person: bool = True
+) -> Callable[[Request], Awaitable[VerifiedEnvelope]]:
+    """:func:`verify_caller` as a FastAPI dependency (``Depends(checked_callers(...))``)."""
 
     async def caller(request: Request) -> VerifiedEnvelope:
-        if callers is None:
-            raise HTTPException(
-                503, error_body("NO_CALLER_CHECK", "this service holds no network CA to check its callers")
-            )
-        verified = await callers(request)
-        if acting_for_person and not verified.subject:
-            raise HTTPException(
-                401, error_body("NO_SUBJECT", "the signed envelope must name the person the caller acts for")
-            )
-        return verified
+        try:
+            return await verify_caller(callers, request, acting_for_person=acting_for_person)
+        except CallerRefused as refused:
+            raise refused.http() from None
 
     return caller
+
+
+def only_the_person(verified: VerifiedEnvelope, insz: str, what: str) -> None:
+    """Refuse (403 ``ONLY_THE_PERSON``) a request that names another person than the one asked about:
+    ``what`` (a career, who consulted one's data …) is shown to that person only."""
+    if verified.subject != insz:
+        raise CallerRefused(
+            403, "ONLY_THE_PERSON", f"{what} is shown to that person only: the request names another person"
+        )
 
 
 class EnvelopeAuth(httpx.Auth):

@@ -1,14 +1,18 @@
 """HTTP routes of batches, asynchronous messages and the mailbox (logic in :mod:`kruispunt.hub.batch`).
 
-**Who is asking.** Until authentication comes (a later issue), the caller *declares* its CBE number: the
-``X-Kruispunt-Cbe-Number`` header or the ``cbeNumber`` query parameter (for the mailbox: the path). Only
-the institution that sent a batch or a message may read it; anyone who can reach the hub can claim any
-CBE number for now, so do not expose these routes beyond the network's institutions.
+**Who is asking.** The institution whose signature (``X-Kruispunt-Signature``, over the body as sent, empty
+for a read) verifies: :meth:`kruispunt.hub.signatures.Signatures.caller`. Only the institution that sent a
+batch or a message may read it. With ``KRUISPUNT_SIGNATURES=required`` every call must be signed; with
+``verify`` an unsigned call may still *declare* its CBE number (the ``X-Kruispunt-Cbe-Number`` header or the
+``cbeNumber`` query parameter; for the mailbox: the path), which anyone can claim — a deployment that
+leaves ``verify`` on must not expose these routes beyond the network's institutions. A signed call that
+declares another institution is refused (403 ``SENDER_MISMATCH``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -75,12 +79,14 @@ exactly as on `POST /hub/messages`.
 """
 
 OWNER_ERRORS = error_responses(401, 403, 404, 409, 410)
-"""Who may read a batch or a mailbox item: 401 without an identity, 403 when it is another's; 404 unknown,
-409 not finished yet, 410 acknowledged (deleted)."""
+"""Who may read a batch or a mailbox item: 401 without an identity or with a bad signature, 403 when it is
+another's (or signed by another); 404 unknown, 409 not finished yet or a replayed signature, 410 acknowledged
+(deleted)."""
 
 IDENTITY = (
-    "The caller declares its CBE number in the `X-Kruispunt-Cbe-Number` header or the `cbeNumber` query "
-    "parameter (no authentication yet: a later issue); only the institution that sent it may read it."
+    "The caller signs the request (`X-Kruispunt-Signature`); where signatures are not required it may "
+    "instead declare its CBE number in the `X-Kruispunt-Cbe-Number` header or the `cbeNumber` query "
+    "parameter. Only the institution that sent it may read it."
 )
 
 
@@ -100,16 +106,36 @@ def _well_formed(cbe_number: str) -> str:
     return cbe_number
 
 
-def _caller(request: Request) -> str:
-    declared = declared_identity(request)
-    if declared is None:
+_EMPTY_DIGEST = hashlib.sha256(b"").digest()
+
+
+def _sender(
+    request: Request, h: Hub, digest: bytes, declared: str | None
+) -> tuple[str | None, Refusal | None]:
+    """The calling institution (signed, or declared when signatures allow it) and the refusal, if any."""
+    kbo, reason, diagnostic = h.signatures.caller(
+        request.headers, digest, method=request.method, path=request.url.path, declared=declared
+    )
+    return kbo, Refusal(reason, diagnostic or reason.text) if reason is not None else None
+
+
+def _refused(refusal: Refusal, **details: Any) -> HTTPException:
+    reason = refusal.reason
+    return _error(reason.http_status, reason.name, refusal.diagnostic, reasonCode=reason.code, **details)
+
+
+def _caller(request: Request, h: Hub) -> str:
+    kbo, refusal = _sender(request, h, _EMPTY_DIGEST, declared_identity(request))
+    if refusal is not None:
+        raise _refused(refusal)
+    if kbo is None:
         raise _error(
             401,
             "IDENTITY_REQUIRED",
             f"declare the calling institution's CBE number in the {IDENTITY_HEADER} header or the cbeNumber "
             "query parameter",
         )
-    return _well_formed(declared)
+    return _well_formed(kbo)
 
 
 def _own(owner: str, caller: str, what: str) -> None:
@@ -200,6 +226,8 @@ class _Upload:
         self.lines = 0
         self.header_error: HeaderError | None = None
         self.parsed: BatchHeader | None = None
+        self.hash = hashlib.sha256()
+        """Of every byte received: what the sender's signature covers."""
 
 
 async def _receive(
@@ -218,6 +246,7 @@ async def _receive(
             upload.size += len(chunk)
             if upload.size > max_bytes:
                 raise BodyTooLarge
+            upload.hash.update(chunk)
             if upload.header_error is not None:
                 continue
             fh.write(chunk)
@@ -363,6 +392,11 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
             raise _error(
                 403, "NOT_YOURS", f"the header names institution {owner}, not the declared {declared}"
             )
+        _, unsigned = _sender(request, h, upload.hash.digest(), owner)
+        if unsigned is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            outcome = await h.refuse(header_consultation(header), unsigned, received=received)
+            raise _refused(unsigned, ticketCBSS=outcome.ticket)
         await asyncio.to_thread((folder / "input.jsonl.part").replace, folder / "input.jsonl")
         batch = await asyncio.to_thread(
             box.store.create_batch,
@@ -382,7 +416,7 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
         )
 
     async def _batch_of(request: Request, batch_id: str) -> BatchInfo:
-        caller = _caller(request)
+        caller = _caller(request, hub())
         batch = await asyncio.to_thread(mailbox().store.batch, batch_id)
         if batch is None:
             raise _error(404, "UNKNOWN_BATCH", f"no batch {batch_id}")
@@ -520,6 +554,12 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
             raise _error(
                 403, "NOT_YOURS", f"the message names institution {owner}, not the declared {declared}"
             )
+        c = rest._to_consultation(parsed)
+        _verified, unsigned = rest._signature_refusal(h, request, raw, c)
+        if unsigned is not None:  # refused as POST /hub/messages refuses it, and logged
+            outcome = await h.refuse(c, unsigned, received=received)
+            echo = parsed.informationCustomer.model_dump(mode="json", exclude_none=True)
+            return JSONResponse(rest.render(c, outcome, echo), status_code=outcome.http_status)
         ticket = new_batch_id()
         await asyncio.to_thread(
             box.store.create_message, ticket=ticket, owner=owner, request=raw, received=received
@@ -539,10 +579,15 @@ def make_router(*, hub: Callable[[], Hub], mailbox: Callable[[], Mailbox], setti
     # -- the mailbox -----------------------------------------------------------------------------------
 
     def _mailbox_owner(request: Request, cbe_number: str) -> str:
+        """The mailbox's institution, when the caller is it: signed by it, or (signatures permitting)
+        declaring it or only naming it in the path."""
         _well_formed(cbe_number)
         declared = declared_identity(request)
         if declared is not None and declared != cbe_number:
             raise _error(403, "NOT_YOURS", "the declared caller is not the mailbox's institution")
+        _, refusal = _sender(request, hub(), _EMPTY_DIGEST, cbe_number)
+        if refusal is not None:
+            raise _refused(refusal)
         return cbe_number
 
     @router.get(

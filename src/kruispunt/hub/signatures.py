@@ -61,6 +61,33 @@ class Signatures:
         except TrustError as exc:
             return None, _REASONS.get(exc.code, errors.BAD_SIGNATURE), exc.message
 
+    def caller(
+        self, headers: Mapping[str, str], digest: bytes, *, method: str, path: str, declared: str | None
+    ) -> tuple[str | None, Reason | None, str | None]:
+        """``(calling institution or None, refusal reason or None, diagnostic)`` of a request on a channel
+        that names its caller outside a signed message (batches, asynchronous messages, the mailbox, the
+        directory): the institution whose signature over the body (``digest``, its SHA-256) verifies; without
+        a signature, the ``declared`` one (a header or the body), unless signatures are required. A signed
+        request that declares another institution is refused (``SENDER_MISMATCH``)."""
+        if self.mode == "off" or self.verifier is None:
+            return declared, None, None
+        signature = headers.get(SIGNATURE_HEADER.lower())
+        if signature is None:
+            if self.mode == "required":
+                return None, errors.UNSIGNED, errors.UNSIGNED.text
+            return declared, None, None
+        try:
+            verified = self.verifier.verify_by_digest(signature, digest, method=method, path=path)
+        except TrustError as exc:
+            return None, _REASONS.get(exc.code, errors.BAD_SIGNATURE), exc.message
+        if declared is not None and declared != verified.kbo:
+            return (
+                None,
+                errors.SENDER_MISMATCH,
+                f"the request names {declared} but is signed by {verified.kbo}",
+            )
+        return verified.kbo, None, None
+
     @staticmethod
     def mismatch(verified: VerifiedEnvelope | None, claimed: str | None) -> str | None:
         """The diagnostic when the message names another institution than the one that signed it."""

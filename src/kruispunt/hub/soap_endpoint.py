@@ -8,6 +8,11 @@ legal context is taken from the deliberation that covers the caller and the serv
 HTTP statuses: a refused or failed service still gets ``200`` with an ``SSDNReply`` whose ResultSummary
 says why (that is how the connector reports); when not even a SOAP envelope could be read, the answer is a
 SOAP fault with ``400`` (input never produces a ``500``).
+
+Signatures: the same ``X-Kruispunt-Signature`` envelope as on the REST channel, over the SOAP body as sent
+(:mod:`kruispunt.hub.signatures`). A bad, replayed or (when signatures are required) missing signature, or
+one by another institution than the request names, refuses every service of the request: an
+``SSDNReply`` whose ResultSummary is ERROR with that reason, logged like any refusal.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from kruispunt.core.web import BodyTooLarge, read_body_limited
 from kruispunt.hub import errors, soap
 from kruispunt.hub.errors import Reason, Refusal
 from kruispunt.hub.service import Consultation, Hub, Outcome
+from kruispunt.hub.signatures import Signatures
 from kruispunt.network import directory
 from kruispunt.network.api import ProofUnavailable
 from kruispunt.network.directory import DirectoryError
@@ -252,6 +258,26 @@ def _xml(body: bytes, status: int, soap_version: str = "1.1") -> Response:
     return Response(body, status_code=status, media_type=soap.content_type(soap_version))  # type: ignore[arg-type]
 
 
+def _signature_refusal(hub: Hub, request: Request, raw: bytes, req: soap.SsdnRequest) -> Refusal | None:
+    """Why the request's signature is refused, or None: it must verify (and be there, when required) and
+    be the institution the request names (by CBE number, or by sector and institution type)."""
+    verified, reason, diagnostic = hub.signatures.check(
+        request.headers, raw, method="POST", path=request.scope["path"]
+    )
+    if reason is not None:
+        return Refusal(reason, diagnostic or reason.text)
+    claimed = req.org_unit
+    if verified is not None and claimed is None:
+        try:
+            claimed = hub.registry.identify(
+                cbe_number=None, sector=req.matrix_id, institution_type=req.matrix_sub_id
+            ).kbo
+        except UnknownInstitution:
+            return None  # the pipeline refuses the unknown customer, with its own reason
+    mismatch = Signatures.mismatch(verified, claimed)
+    return Refusal(errors.SENDER_MISMATCH, mismatch) if mismatch is not None else None
+
+
 async def handle_soap(request: Request, hub: Hub, max_body_bytes: int) -> Response:
     """``POST /soap/WebServiceConnector``."""
     received = datetime.now(UTC)
@@ -287,6 +313,19 @@ async def handle_soap(request: Request, hub: Hub, max_body_bytes: int) -> Respon
             details=[exc.detail()],
         )
         return _xml(soap.soap_response(reply, soap_version=exc.soap_version), 200, exc.soap_version)
+
+    unsigned = _signature_refusal(hub, request, raw, req)
+    if unsigned is not None:
+        outcome = await hub.refuse(_consultation(req), unsigned, received=received)
+        reply = soap.build_ssdn_reply(
+            request=req,
+            ticket=outcome.ticket,
+            time_receive=received,
+            time_response=datetime.now(UTC),
+            result="ERROR",
+            details=[_detail(unsigned.reason, unsigned.diagnostic)],
+        )
+        return _xml(soap.soap_response(reply, soap_version=req.soap_version), 200, req.soap_version)
 
     parts: list[soap.ServiceReplyPart] = []
     tickets: list[str] = []

@@ -344,12 +344,17 @@ class EnvelopeVerifier:
     def verify(self, signature: str | None, body: bytes, *, method: str, path: str) -> VerifiedEnvelope:
         """The verified sender of ``body``; :class:`TrustError` (code ``unsigned``, ``bad_signature``,
         ``untrusted``, ``expired``, ``revoked``, ``stale``, ``replayed``, ``wrong_route``) otherwise."""
+        return self.verify_by_digest(signature, body_digest(body), method=method, path=path)
+
+    def verify_by_digest(
+        self, signature: str | None, digest: bytes, *, method: str, path: str
+    ) -> VerifiedEnvelope:
+        """:meth:`verify` of a body known by its SHA-256 (a batch file hashed while it streams to disk)."""
         protected, encoded = _split(signature)
         header = parse_header(protected)
         signer = self._certificate(header)
         now = self.clock()
         kbo = self._trusted(signer.certificate, signer.fingerprint, now)
-        digest = body_digest(body)
         _check_ecdsa(signer, protected, encoded, digest)
         if header.get("htm") != method.upper() or header.get("htu") != path:
             raise TrustError("wrong_route", "the message was signed for another route")

@@ -1,7 +1,7 @@
 """The channels beside ``POST /hub/messages`` on a hub that requires signed envelopes: asynchronous
-messages, batches, the mailbox and the SOAP connector believe no declared CBE number — an unsigned call
-is refused, a call signed by another institution than the one it names or reads for is refused, the
-signed owner is served.
+messages, batches, the mailbox, the SOAP connector and the directory believe no declared CBE number — an
+unsigned call is refused, a call signed by another institution than the one it names or reads for is
+refused, the signed owner is served.
 
 The hub, its CA and its identities are those of :mod:`tests.hub.test_signed_messages`."""
 
@@ -99,3 +99,27 @@ def test_a_soap_request_must_be_signed_by_the_institution_it_names(hub: SignedHu
     own = _call(hub, "POST", path, body, hub.gent, **xml)
     assert own.status_code == 200, own.text
     assert b"3501201" not in own.content  # no signature refusal
+
+
+def test_the_directory_believes_no_institution_a_request_names(hub: SignedHub) -> None:  # noqa: F811
+    body = orjson.dumps({"institution": OCMW_GENT, "insz": PERSON})
+    json_type = {"content-type": "application/json"}
+    unsigned = _call(hub, "POST", "/directory/list", body, **json_type)
+    assert (unsigned.status_code, _code(unsigned)) == (401, "UNSIGNED")
+    other = _call(hub, "POST", "/directory/list", body, hub.rsz, **json_type)
+    assert (other.status_code, _code(other)) == (403, "SENDER_MISMATCH")
+    assert "lines" not in other.json()
+    own = _call(hub, "POST", "/directory/list", body, hub.gent, **json_type)
+    assert own.status_code == 200, own.text
+    assert own.json()["lines"]
+    register = orjson.dumps(
+        {
+            "institution": OCMW_GENT,
+            "insz": PERSON,
+            "capacity": 2,
+            "period": {"start": "2025-02-01"},
+            "proof": {"person_data": {"last_name": "X", "birth_date": "1980-05-17"}},
+        }
+    )
+    forged = _call(hub, "POST", "/directory/register", register, hub.rsz, **json_type)
+    assert (forged.status_code, _code(forged)) == (403, "SENDER_MISMATCH")

@@ -32,6 +32,7 @@ from kruispunt.network.api import DirectoryExchange
 from kruispunt.network.api import make_router as make_network_router
 from kruispunt.network.schemas import ProofRequest, ProofResult
 from kruispunt.sources.extracts import ARROW_STREAM, arrow_bytes
+from kruispunt.trust.envelopes import body_digest
 from kruispunt.trust.receiver import EnvelopeAuth, SignedCallers, own_identity
 
 log = logging.getLogger("kruispunt.hub")
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             deliberations_provider=lambda: hub().deliberations,
             on_exchange=log_directory_exchange,
             person_file_readers=ksz_only("a person's whole file"),
+            check_sender=lambda request, kbo: directory_sender(hub(), request, kbo),
         )
     )
     app.include_router(make_batch_router(hub=hub, mailbox=mailbox, settings=settings))
@@ -241,6 +243,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request, hub(), settings.max_body_bytes
     )
     return app
+
+
+async def directory_sender(hub: Hub, request: Request, named: str) -> Response | None:
+    """The refusal of a directory request whose signature does not prove the institution its body names
+    (:meth:`~kruispunt.hub.signatures.Signatures.caller`, as for every channel), else None."""
+    body = await request.body()
+    _, reason, diagnostic = hub.signatures.caller(
+        request.headers, body_digest(body), method=request.method, path=request.url.path, declared=named
+    )
+    if reason is None:
+        return None
+    return JSONResponse(
+        error_body(reason.name, diagnostic or reason.text, reasonCode=reason.code),
+        status_code=reason.http_status,
+    )
 
 
 class ConsultationFastPath:

@@ -59,6 +59,17 @@ log = logging.getLogger("kruispunt.network.api")
 
 VerifyProof = Callable[[ProofRequest], Awaitable[ProofResult]]
 
+_SIGNATURE_ERRORS = error_responses(
+    401,
+    409,
+    e401="The signature does not verify, or signatures are required and there is none.",
+    e409="A replayed signed request.",
+)
+
+SenderCheck = Callable[[Request, str], Awaitable[Response | None]]
+"""(request, the institution its body names) → the refusal when the request's signature does not prove
+that institution sent it (or must be there and is not), else None."""
+
 
 class PersonFileRequest(_Wire):
     """Body of ``POST /directory/person-file``: the acting institution (the KSZ) and the person."""
@@ -151,8 +162,12 @@ def make_router(
     deliberations_provider: Callable[[], DeliberationIndex] | None = None,
     on_exchange: Callable[[DirectoryExchange], Awaitable[None]] | None = None,
     person_file_readers: CallerCheck = None,
+    check_sender: SenderCheck | None = None,
 ) -> APIRouter:
     """The network routes.
+
+    ``check_sender``: the hub's check of who sends a REGISTER / UNREGISTER / LIST (its signature, as on
+    every channel); its refusal is answered and logged (None: the body's institution is believed).
 
     ``person_file_readers``: the check of the KSZ's signature on ``/directory/person-file`` (None: no CA,
     that route answers 503).
@@ -215,6 +230,14 @@ def make_router(
             return _error(403, "UNKNOWN_INSTITUTION", f"institution {kbo} is not a member of the network")
         return inst
 
+    async def sending(request: Request, kbo: str) -> Institution | Response:
+        """The acting institution, when the request's signature (if the hub checks it) proves it sent it."""
+        inst = acting(kbo)
+        if isinstance(inst, Response) or check_sender is None:
+            return inst
+        refused = await check_sender(request, inst.kbo)
+        return refused if refused is not None else inst
+
     async def check_proof(insz: str, body: RegisterRequest | UnregisterRequest) -> Response | None:
         try:
             result = await verify_proof(ProofRequest.of(insz, body.proof))
@@ -240,15 +263,16 @@ def make_router(
         tags=["directory"],
         summary="Integrate a person (ManageAccess REGISTER)",
         responses={
-            403: {"description": "unknown institution or proof mismatch"},
+            **_SIGNATURE_ERRORS,
+            403: {"description": "unknown institution, proof mismatch, or signed by another institution"},
             422: {"description": "bad input"},
         },
     )
-    async def register_route(body: RegisterRequest) -> Any:
-        return await reported("REGISTER", body, await _register(body))
+    async def register_route(request: Request, body: RegisterRequest) -> Any:
+        return await reported("REGISTER", body, await _register(request, body))
 
-    async def _register(body: RegisterRequest) -> Any:
-        inst = acting(body.institution)
+    async def _register(request: Request, body: RegisterRequest) -> Any:
+        inst = await sending(request, body.institution)
         if isinstance(inst, Response):
             return inst
         registry = registry_provider()
@@ -293,15 +317,16 @@ def make_router(
         tags=["directory"],
         summary="End an integration (ManageAccess UNREGISTER)",
         responses={
-            403: {"description": "unknown institution or proof mismatch"},
+            **_SIGNATURE_ERRORS,
+            403: {"description": "unknown institution, proof mismatch, or signed by another institution"},
             404: {"description": "no active inscription"},
         },
     )
-    async def unregister_route(body: UnregisterRequest) -> Any:
-        return await reported("UNREGISTER", body, await _unregister(body))
+    async def unregister_route(request: Request, body: UnregisterRequest) -> Any:
+        return await reported("UNREGISTER", body, await _unregister(request, body))
 
-    async def _unregister(body: UnregisterRequest) -> Any:
-        inst = acting(body.institution)
+    async def _unregister(request: Request, body: UnregisterRequest) -> Any:
+        inst = await sending(request, body.institution)
         if isinstance(inst, Response):
             return inst
         insz = normalise_insz(body.insz)
@@ -333,13 +358,16 @@ def make_router(
         response_model=ListResponse,
         tags=["directory"],
         summary="A person's inscriptions (ManageAccess LIST)",
-        responses=error_responses(403, e403="unknown institution"),
+        responses={
+            **_SIGNATURE_ERRORS,
+            **error_responses(403, e403="unknown institution, or signed by another institution"),
+        },
     )
-    async def list_route(body: ListRequest) -> Any:
-        return await reported("LIST", body, await _list(body))
+    async def list_route(request: Request, body: ListRequest) -> Any:
+        return await reported("LIST", body, await _list(request, body))
 
-    async def _list(body: ListRequest) -> Any:
-        inst = acting(body.institution)
+    async def _list(request: Request, body: ListRequest) -> Any:
+        inst = await sending(request, body.institution)
         if isinstance(inst, Response):
             return inst
         insz = normalise_insz(body.insz)

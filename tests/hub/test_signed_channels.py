@@ -1,7 +1,7 @@
 """The channels beside ``POST /hub/messages`` on a hub that requires signed envelopes: asynchronous
-messages, batches, the mailbox, the SOAP connector and the directory believe no declared CBE number — an
-unsigned call is refused, a call signed by another institution than the one it names or reads for is
-refused, the signed owner is served.
+messages, batches, the mailbox, the SOAP connector, the directory and the log's entries believe no declared
+CBE number — an unsigned call is refused, a call signed by another institution than the one it names or
+reads for is refused, the signed owner is served.
 
 The hub, its CA and its identities are those of :mod:`tests.hub.test_signed_messages`."""
 
@@ -123,3 +123,19 @@ def test_the_directory_believes_no_institution_a_request_names(hub: SignedHub) -
     )
     forged = _call(hub, "POST", "/directory/register", register, hub.rsz, **json_type)
     assert (forged.status_code, _code(forged)) == (403, "SENDER_MISMATCH")
+
+
+def test_a_log_entry_is_read_by_its_requester_or_the_ksz_only(hub: SignedHub) -> None:  # noqa: F811
+    body = orjson.dumps(envelope(cbe=OCMW_GENT, ssin=PERSON))
+    json_type = {"content-type": "application/json"}
+    answer = _call(hub, "POST", "/hub/messages", body, hub.gent, **json_type)
+    assert answer.status_code == 200, answer.text
+    path = f"/audit/entries/{answer.json()['informationCBSS']['ticketCBSS']}"
+    unsigned = _call(hub, "GET", path)
+    assert (unsigned.status_code, _code(unsigned)) == (401, "UNSIGNED")
+    stranger = _call(hub, "GET", path, signer=hub.rsz)
+    assert (stranger.status_code, _code(stranger)) == (404, "NOT_FOUND")
+    assert PERSON not in stranger.text
+    own = _call(hub, "GET", path, signer=hub.gent)
+    assert own.status_code == 200, own.text
+    assert own.json()["person"] == PERSON

@@ -107,8 +107,11 @@ def _reason(answer: httpx.Response) -> str:
 
 
 def _logged(hub: SignedHub, answer: httpx.Response) -> dict[str, object]:
+    """The log entry of an answer, read as the KSZ (the hub requires every call signed)."""
     ticket = answer.json()["informationCBSS"]["ticketCBSS"]
-    entry = httpx.get(f"{hub.url}/audit/entries/{ticket}", timeout=10).json()
+    path = f"/audit/entries/{ticket}"
+    signed = {SIGNATURE_HEADER: sign(b"", load_identity(hub.ca.folder, KSZ), method="GET", path=path)}
+    entry = httpx.get(f"{hub.url}{path}", headers=signed, timeout=10).json()
     assert isinstance(entry, dict)
     return entry
 

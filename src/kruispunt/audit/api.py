@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from kruispunt.audit import checkpoints, service
 from kruispunt.audit.schemas import AuditEntryView, ConsultationList
 from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.ids import InvalidIdentifier, validate_insz
+from kruispunt.network import KSZ
 from kruispunt.trust.receiver import CallerCheck, CallerRefused, only_the_person, verify_caller
 
 log = logging.getLogger("kruispunt.audit")
@@ -34,6 +35,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid INSZ or ticket (JSON error body with the reason)."},
     422: {"description": "Invalid query parameter."},
 }
+EntryCaller = Callable[[Request], Awaitable[tuple[str | None, Response | None]]]
+"""request → (the calling institution, None when unsigned and allowed; the refusal of its signature)."""
+
 _PERSON_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     **error_responses(
@@ -64,10 +68,14 @@ def make_router(
     readers: CallerCheck,
     institution_name: Callable[[str], str | None] | None = None,
     checkpoint_keys: Callable[[], KeySet] | None = None,
+    entry_caller: EntryCaller | None = None,
 ) -> APIRouter:
     """Routes ``GET /audit/persons/{insz}/consultations``, ``GET /audit/entries/{ticket}`` and, with
     ``checkpoint_keys`` (the keys that sign checkpoints), the checkpoints and their proofs. ``readers``:
-    who may read a person's consultations (the KSZ, signed, naming that person).
+    who may read a person's consultations (the KSZ, signed, naming that person). ``entry_caller``: who asks
+    for an entry (the hub's signature check): a caller that is known must be the entry's requester or the
+    KSZ (another institution's entry answers 404, as an unknown ticket); an unknown one (unsigned, where
+    signatures are not required) holds the ticket, which only the requester was given.
 
     ``engine_provider_or_engine``: the audit database engine, or a function returning it (so the router can
     be built before the database is opened). ``institution_name`` maps a KBO number to a display name.
@@ -136,20 +144,41 @@ def make_router(
     @router.get(
         "/audit/entries/{ticket}",
         response_model=AuditEntryView,
-        responses={**_ERRORS, 404: {"description": "No entry with this ticket."}},
-        summary="One log entry by its hub ticket",
+        responses={
+            **_ERRORS,
+            **error_responses(
+                401,
+                403,
+                409,
+                e401="A signature that does not verify, or none where signatures are required.",
+                e403="The signing certificate is not valid on the network.",
+                e409="A replayed signed request.",
+            ),
+            404: {"description": "No entry with this ticket."},
+        },
+        summary="One log entry by its hub ticket (to its requester, or the KSZ)",
     )
-    def entry(ticket: str) -> Response:
+    async def entry(request: Request, ticket: str) -> Response:
         """The stored entry, field for field: its ``chain`` and ``seq``, ``prev_hash`` and ``entry_hash``."""
+        caller = None
+        if entry_caller is not None:
+            caller, refused = await entry_caller(request)
+            if refused is not None:
+                return refused
         normalised = ticket.strip().lower()
         if not service.is_ticket(normalised):
             return JSONResponse(
                 error_body("INVALID_TICKET", f"{ticket!r} is not a hub ticket (a UUID)", ticket=ticket),
                 status_code=400,
             )
-        with get_engine().connect() as conn:
-            found = service.entry_by_ticket(conn, normalised)
-        if found is None:
+
+        def read() -> AuditEntryView | None:
+            with get_engine().connect() as conn:
+                return service.entry_by_ticket(conn, normalised)
+
+        found = await run_in_threadpool(read)
+        if found is None or (caller is not None and caller not in (found.requester, KSZ)):
+            # another institution's entry reads as unknown: a ticket tells nothing about who holds it
             return JSONResponse(
                 error_body("NOT_FOUND", f"no audit entry with ticket {normalised}", ticket=normalised),
                 status_code=404,

@@ -233,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             readers=ksz_only("who consulted a person's data"),
             institution_name=lambda kbo: i.name if (i := hub().registry.institution(kbo)) else None,
             checkpoint_keys=checkpoint_keys,
+            entry_caller=lambda request: signed_sender(hub(), request, None),
         )
     )
     app.include_router(
@@ -245,19 +246,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def directory_sender(hub: Hub, request: Request, named: str) -> Response | None:
-    """The refusal of a directory request whose signature does not prove the institution its body names
-    (:meth:`~kruispunt.hub.signatures.Signatures.caller`, as for every channel), else None."""
+async def signed_sender(hub: Hub, request: Request, named: str | None) -> tuple[str | None, Response | None]:
+    """Who sends a request to one of the hub's JSON routes (``Signatures.caller``, as on every channel): the
+    signing institution, or ``named`` where signatures are not required; and the refusal (a bad signature,
+    none where required, another institution than ``named``)."""
     body = await request.body()
-    _, reason, diagnostic = hub.signatures.caller(
+    kbo, reason, diagnostic = hub.signatures.caller(
         request.headers, body_digest(body), method=request.method, path=request.url.path, declared=named
     )
     if reason is None:
-        return None
-    return JSONResponse(
-        error_body(reason.name, diagnostic or reason.text, reasonCode=reason.code),
-        status_code=reason.http_status,
-    )
+        return kbo, None
+    refusal = error_body(reason.name, diagnostic or reason.text, reasonCode=reason.code)
+    return None, JSONResponse(refusal, status_code=reason.http_status)
+
+
+async def directory_sender(hub: Hub, request: Request, named: str) -> Response | None:
+    """The refusal of a directory request whose signature does not prove the institution its body names."""
+    return (await signed_sender(hub, request, named))[1]
 
 
 class ConsultationFastPath:

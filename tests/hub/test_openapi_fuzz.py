@@ -25,10 +25,11 @@ from __future__ import annotations
 import contextlib
 import re
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -40,6 +41,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from kruispunt.network import KSZ
+from kruispunt.trust.ca import Identity
+from kruispunt.trust.envelopes import SIGNATURE_HEADER, sign
+from kruispunt.trust.receiver import own_identity
 from kruispunt.up import OTHER_SERVICES, SOURCE_SERVICES
 from tests.hub.network_fixture import RunningNetwork
 
@@ -78,6 +83,29 @@ NEGATIVE_ONLY = (
 )
 """Operations fuzzed with invalid input only (a valid one would write shared data)."""
 
+SIGNED_AS_KSZ = {"coding": ("fuzz", "/projects"), "warehouse": ("reviewer:fuzz", "/research/")}
+"""Services whose routes under a prefix serve only the KSZ, signed (the TTP; the research requests, for a
+reviewer): their fuzzing signs every request as the KSZ naming this subject, so it reaches their own
+validation instead of stopping at 401 — which the test checks (most answers under that prefix are not
+401)."""
+
+
+class _SignedAsKsz(requests.auth.AuthBase):
+    """Signs each generated request as the KSZ (its key in the network's trust folder), for ``subject``."""
+
+    def __init__(self, identity: Identity, subject: str) -> None:
+        self.identity = identity
+        self.subject = subject
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = r.body or b""
+        raw = body.encode() if isinstance(body, str) else body
+        path = unquote(urlparse(r.url or "").path)
+        r.headers[SIGNATURE_HEADER] = sign(
+            raw, self.identity, method=r.method or "GET", path=path, subject=self.subject
+        )
+        return r
+
 
 def _excluded(label: str) -> bool:
     return any(label.startswith(prefix) for prefix in EXCLUDED)
@@ -89,8 +117,11 @@ def _modes(label: str) -> list[GenerationMode]:
     return [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
 
 
-def _fuzz(operation: Any, mode: GenerationMode, base_url: str) -> list[str]:
-    """The distinct failures of ``operation`` under ``mode`` (an empty list when it holds)."""
+def _fuzz(
+    operation: Any, mode: GenerationMode, base_url: str, session: requests.Session, statuses: list[int]
+) -> list[str]:
+    """The distinct failures of ``operation`` under ``mode`` (an empty list when it holds); the statuses
+    answered are added to ``statuses``."""
     failures: dict[str, str] = {}
 
     @settings(
@@ -104,7 +135,8 @@ def _fuzz(operation: Any, mode: GenerationMode, base_url: str) -> list[str]:
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         try:
-            case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
+            answer = case.call_and_validate(base_url=base_url, session=session, checks=CHECKS, timeout=30)
+            statuses.append(answer.status_code)
         except BaseExceptionGroup as group:
             for failure in group.exceptions:
                 failures.setdefault(f"{type(failure).__name__}: {failure.title}", str(group)[:3000])
@@ -123,7 +155,13 @@ def test_every_operation_holds_to_its_openapi_document(network: RunningNetwork, 
         pytest.skip(f"{service} publishes no OpenAPI document (openapi_url=None)")
     assert fetched.status_code == 200, fetched.text
     schema = schemathesis.openapi.from_dict(fetched.json())
+    session = requests.Session()
+    if service in SIGNED_AS_KSZ:
+        ksz = own_identity(network.data_dir / "trust", KSZ)
+        assert ksz is not None
+        session.auth = _SignedAsKsz(ksz, SIGNED_AS_KSZ[service][0])
     failures: list[str] = []
+    statuses: list[int] = []
     fuzzed = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -131,6 +169,11 @@ def test_every_operation_holds_to_its_openapi_document(network: RunningNetwork, 
             continue
         fuzzed += 1
         for mode in _modes(operation.label):
-            failures += _fuzz(operation, mode, base_url)
+            signed_only = service in SIGNED_AS_KSZ and operation.path.startswith(SIGNED_AS_KSZ[service][1])
+            seen = statuses if signed_only else []
+            failures += _fuzz(operation, mode, base_url, session, seen)
     assert fuzzed > 0
+    if service in SIGNED_AS_KSZ:  # the signature was accepted: the service's own validation answered
+        assert statuses
+        assert statuses.count(401) < len(statuses) / 2, sorted(statuses)
     assert failures == [], f"{len(failures)} failures in {service}:\n\n" + "\n\n".join(failures)

@@ -21,6 +21,10 @@ from kruispunt.mutations.api import create_mutations_app
 from kruispunt.network.directory import bulk_load
 from tests.conftest import log_entries
 from tests.mutations.conftest import CM, KSZ, NR, OCMW_GENT, RVA, people, unemployment
+from tests.trust.shared_ca import declared, institution, ksz_callers, signed_for
+
+OPERATOR = signed_for("operator-1")
+"""The KSZ's portal, for an operator: what the operators' views require."""
 
 
 @dataclass
@@ -54,7 +58,12 @@ def svc(fresh_db: Callable[[str], str]) -> Iterator[Service]:
     directory = make_engine(directory_url)
     log_url = fresh_db("mutations_log")
     app = create_mutations_app(
-        url=fresh_db("mutations"), directory_url=directory_url, log_url=log_url, push=False
+        url=fresh_db("mutations"),
+        directory_url=directory_url,
+        log_url=log_url,
+        push=False,
+        callers=declared(),
+        operators=ksz_callers("the changes service's operator views"),
     )
     with TestClient(app) as client:
         yield Service(client, directory, log_url)
@@ -155,7 +164,7 @@ def test_feed_position_ack_replay_and_state(svc: Service) -> None:
     assert ack.json()["acked"] == first["next"]
     rest = svc.feed(CM).json()["deliveries"]
     assert [d["change"]["insz"] for d in rest] == inszs[2:]
-    state = svc.client.get(f"/mutations/recipients/{CM}").json()
+    state = svc.client.get(f"/mutations/recipients/{CM}", auth=OPERATOR).json()
     assert (state["acked"], state["backlog"], state["mode"]) == (first["next"], 3, "pull")
     assert state["lagSeconds"] >= 0
     # another institution may not read or acknowledge this feed
@@ -169,9 +178,9 @@ def test_feed_position_ack_replay_and_state(svc: Service) -> None:
     assert replay.status_code == 200
     assert replay.json()["backlog"] == 5
     assert len(svc.feed(CM).json()["deliveries"]) == 5
-    everyone = svc.client.get("/mutations/recipients").json()["recipients"]
+    everyone = svc.client.get("/mutations/recipients", auth=OPERATOR).json()["recipients"]
     assert {r["recipient"] for r in everyone} == {CM, KSZ}
-    assert svc.client.get("/mutations/recipients/0410337021").status_code == 404
+    assert svc.client.get("/mutations/recipients/0410337021", auth=OPERATOR).status_code == 404
 
 
 def test_push_settings_are_checked(svc: Service) -> None:
@@ -217,3 +226,50 @@ def test_the_asyncapi_document_lists_the_channels_and_subscriptions(svc: Service
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]
     assert refs
+
+
+def test_who_calls_is_proven_by_the_signature_not_the_header(svc: Service) -> None:
+    rva = institution(RVA, "RVA")
+    forged = svc.client.put(
+        f"/mutations/recipients/{CM}",
+        json={"mode": "push", "callback_url": "http://127.0.0.1:9/stolen", "secret": "s" * 20},
+        headers={"X-Kruispunt-Institution": CM},
+        auth=signed_for("x", rva),
+    )
+    assert (forged.status_code, forged.json()["error"]["code"]) == (403, "SENDER_MISMATCH")
+    own = svc.client.get(
+        f"/mutations/feed/{RVA}", headers={"X-Kruispunt-Institution": RVA}, auth=signed_for("x", rva)
+    )
+    assert own.status_code == 200, own.text
+    for path in ("/mutations/recipients", f"/mutations/recipients/{CM}", "/mutations/dead-letters"):
+        unsigned = svc.client.get(path)
+        assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (401, "UNSIGNED"), path
+        by_rva = svc.client.get(path, auth=signed_for("x", rva))
+        assert (by_rva.status_code, by_rva.json()["error"]["code"]) == (403, "CALLER_NOT_ALLOWED"), path
+    person = svc.client.get(f"/mutations/persons/{people(1)[0]}/changes")
+    assert person.status_code == 401
+
+
+def test_with_signatures_required_a_header_alone_is_refused(fresh_db: Callable[[str], str]) -> None:
+    directory_url = fresh_db("hub")
+    upgrade(directory_url, "hub")
+    app = create_mutations_app(
+        url=fresh_db("mutations"),
+        directory_url=directory_url,
+        log_url=None,
+        push=False,
+        callers=declared("required"),
+        operators=ksz_callers("the changes service's operator views"),
+    )
+    with TestClient(app) as client:
+        header = {"X-Kruispunt-Institution": CM}
+        unsigned = client.get(f"/mutations/feed/{CM}", headers=header)
+        assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (401, "UNSIGNED")
+        published = client.post(
+            "/mutations/changes", json=unemployment(0, people(1)[0]), headers={"X-Kruispunt-Institution": RVA}
+        )
+        assert (published.status_code, published.json()["error"]["code"]) == (401, "UNSIGNED")
+        signed = client.get(
+            f"/mutations/feed/{CM}", headers=header, auth=signed_for("x", institution(CM, "CM"))
+        )
+        assert signed.status_code == 200, signed.text

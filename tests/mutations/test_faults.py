@@ -30,7 +30,10 @@ from sqlalchemy import create_engine, text
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.mutations.consumer import PullConsumer, record_change, recorder_applied, recorder_metadata
+from kruispunt.network import KSZ
 from kruispunt.network.directory import bulk_load
+from kruispunt.trust.ca import NetworkCA
+from kruispunt.trust.receiver import EnvelopeAuth
 from tests.mutations.conftest import CM, NATS_URL, OCMW_GENT, RVA, nats_reachable, people
 
 pytestmark = pytest.mark.slow
@@ -144,6 +147,9 @@ def test_killed_service_and_recipient_still_deliver_every_change_once_in_order(
         ],
     )
     directory.dispose()
+    ca = NetworkCA.create(data / "trust")  # the operators' view of the recipient requires the KSZ's signature
+    operator = EnvelopeAuth(ca.issue(KSZ, "KSZ"), subject="operator-1")
+    ca.save(operator.identity)
     stream = f"KPFAULT_{uuid.uuid4().hex[:8].upper()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRUISPUNT_")}
     env.update(
@@ -211,7 +217,7 @@ def test_killed_service_and_recipient_still_deliver_every_change_once_in_order(
         time.sleep(1.5)  # anything applied twice would show by now
         _check(_received(record_db), changes)
         _check(_received(consumer_db), changes)
-        state = httpx.get(f"{m_url}/mutations/recipients/{OCMW_GENT}", timeout=10).json()
+        state = httpx.get(f"{m_url}/mutations/recipients/{OCMW_GENT}", timeout=10, auth=operator).json()
         assert state["backlog"] == 0, state
         assert state["deadLetters"] == 0, state
         assert state["retries"] > 0, state  # the recipient was down, and was caught up with

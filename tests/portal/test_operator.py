@@ -29,6 +29,7 @@ from kruispunt.portal.catalogue import LANGUAGES
 from kruispunt.portal.roles import PortalRoles
 from kruispunt.portal.web import DevelopmentLoginStub, create_app
 from kruispunt.trust.ca import Identity, NetworkCA
+from kruispunt.trust.receiver import signed_callers
 from tests.browser import accessibility_violations, browser, page, serving  # noqa: F401
 from tests.hub.test_network_e2e import envelope
 from tests.portal.test_web import check_page
@@ -79,6 +80,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         directory_url=component_url(None, folder, "hub"),
         log_url=None,
         push=False,
+        operators=signed_callers(folder / "trust", {KSZ}, service="the changes service's operator views"),
     )
     with serving(create_hub_app(settings)) as hub, serving(mutations) as changes:
         audit = make_engine(component_url(None, folder, "audit"))

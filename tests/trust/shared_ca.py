@@ -12,7 +12,13 @@ from pathlib import Path
 
 from kruispunt.network import KSZ
 from kruispunt.trust.ca import Identity, NetworkCA
-from kruispunt.trust.receiver import EnvelopeAuth, SignedCallers, signed_callers
+from kruispunt.trust.receiver import (
+    DeclaredCallers,
+    EnvelopeAuth,
+    SignedCallers,
+    open_verifier,
+    signed_callers,
+)
 
 
 @functools.cache
@@ -44,3 +50,9 @@ def ksz_callers(service: str) -> SignedCallers:
 def signed_for(subject: str, identity: Identity | None = None) -> EnvelopeAuth:
     """An ``httpx`` authentication signing as the KSZ (or ``identity``) for ``subject``."""
     return EnvelopeAuth(identity or ksz(), subject=subject)
+
+
+def declared(mode: str = "verify") -> DeclaredCallers:
+    """A service's check of callers that also name themselves in a header, over the session's CA."""
+    ksz()
+    return DeclaredCallers(open_verifier(network_ca().folder), mode)

@@ -27,7 +27,13 @@ from kruispunt.audit.schemas import AuditEntryView, ConsultationList
 from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.ids import InvalidIdentifier, validate_insz
 from kruispunt.network import KSZ
-from kruispunt.trust.receiver import CallerCheck, CallerRefused, only_the_person, verify_caller
+from kruispunt.trust.receiver import (
+    CallerCheck,
+    CallerRefused,
+    only_the_person,
+    signed_route_errors,
+    verify_caller,
+)
 
 log = logging.getLogger("kruispunt.audit")
 
@@ -40,15 +46,8 @@ EntryCaller = Callable[[Request], Awaitable[tuple[str | None, Response | None]]]
 
 _PERSON_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
-    **error_responses(
-        401,
-        403,
-        409,
-        503,
-        e401="Not signed, badly signed, or naming no person.",
-        e403="Not signed by the KSZ, or for another person than the one asked about.",
-        e409="A replayed request.",
-        e503="The hub holds no network CA to check the caller.",
+    **signed_route_errors(
+        acting_for="person", e403="Not signed by the KSZ, or for another person than the one asked about."
     ),
 }
 

@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 
 from kruispunt.audit import stats
-from kruispunt.core.web import JSONResponse, error_responses
+from kruispunt.core.web import JSONResponse
 from kruispunt.trust.envelopes import VerifiedEnvelope
-from kruispunt.trust.receiver import CallerCheck, checked_callers
+from kruispunt.trust.receiver import CallerCheck, checked_callers, signed_route_errors
 
 
 def make_stats_router(engine_provider: Callable[[], Engine], *, readers: CallerCheck) -> APIRouter:
@@ -34,16 +34,7 @@ def make_stats_router(engine_provider: Callable[[], Engine], *, readers: CallerC
         summary="Operating figures of the last minutes: messages per minute, refusals, traffic",
         responses={
             422: {"description": "minutes outside 1 to 1440"},
-            **error_responses(
-                401,
-                403,
-                409,
-                503,
-                e401="Not signed, badly signed, or naming no operator.",
-                e403="Not signed by the KSZ.",
-                e409="A replayed request.",
-                e503="The hub holds no network CA to check the caller.",
-            ),
+            **signed_route_errors(acting_for="operator"),
         },
     )
     async def audit_stats(

@@ -29,7 +29,7 @@ from kruispunt.employers.models import (
 )
 from kruispunt.ids import InvalidIdentifier, validate_insz
 from kruispunt.trust.envelopes import VerifiedEnvelope
-from kruispunt.trust.receiver import CallerRefused, checked_callers, only_the_person
+from kruispunt.trust.receiver import CallerRefused, checked_callers, only_the_person, signed_route_errors
 
 
 def employments(conn: Connection, insz: str) -> list[dict[str, Any]]:
@@ -112,18 +112,11 @@ def router(ctx: EmployersContext) -> APIRouter:
         "/persons/{insz}/career",
         summary="A person's employments (Dimona) and quarters (DmfA), for the KSZ's citizen portal only",
         responses={
-            **error_responses(
-                400,
-                401,
-                403,
-                409,
-                503,
-                e400="Not a valid INSZ.",
-                e401="Not signed, badly signed, or naming no person.",
+            **error_responses(400, e400="Not a valid INSZ."),
+            **signed_route_errors(
+                acting_for="person",
                 e403="Not signed by the KSZ, or for another person than the one asked about.",
-                e409="A replayed request.",
-                e503="The service holds no network CA to check the caller.",
-            )
+            ),
         },
     )
     async def career(insz: str, caller: VerifiedEnvelope = signed_by_the_ksz) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from kruispunt.hub.errors import Reason
 from kruispunt.network import KSZ
 from kruispunt.trust.ca import Identity, TrustError, load_identity
 from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign
-from kruispunt.trust.receiver import SignedCallers, open_verifier
+from kruispunt.trust.receiver import SignedCallers, identify_caller, open_verifier
 
 log = logging.getLogger("kruispunt.hub.signatures")
 
@@ -38,6 +38,7 @@ _REASONS: dict[str, Reason] = {
     "bad_subject": errors.UNTRUSTED_SENDER,
     "stale": errors.REPLAYED,
     "replayed": errors.REPLAYED,
+    "sender_mismatch": errors.SENDER_MISMATCH,
 }
 
 
@@ -66,27 +67,21 @@ class Signatures:
     ) -> tuple[str | None, Reason | None, str | None]:
         """``(calling institution or None, refusal reason or None, diagnostic)`` of a request on a channel
         that names its caller outside a signed message (batches, asynchronous messages, the mailbox, the
-        directory): the institution whose signature over the body (``digest``, its SHA-256) verifies; without
-        a signature, the ``declared`` one (a header or the body), unless signatures are required. A signed
-        request that declares another institution is refused (``SENDER_MISMATCH``)."""
-        if self.mode == "off" or self.verifier is None:
-            return declared, None, None
-        signature = headers.get(SIGNATURE_HEADER.lower())
-        if signature is None:
-            if self.mode == "required":
-                return None, errors.UNSIGNED, errors.UNSIGNED.text
-            return declared, None, None
+        directory): :func:`~kruispunt.trust.receiver.identify_caller` with the hub's mode, its refusals as
+        the hub's reasons."""
         try:
-            verified = self.verifier.verify_by_digest(signature, digest, method=method, path=path)
+            kbo = identify_caller(
+                self.verifier,
+                self.mode,
+                headers.get(SIGNATURE_HEADER.lower()),
+                digest,
+                method=method,
+                path=path,
+                declared=declared,
+            )
         except TrustError as exc:
             return None, _REASONS.get(exc.code, errors.BAD_SIGNATURE), exc.message
-        if declared is not None and declared != verified.kbo:
-            return (
-                None,
-                errors.SENDER_MISMATCH,
-                f"the request names {declared} but is signed by {verified.kbo}",
-            )
-        return verified.kbo, None, None
+        return kbo, None, None
 
     @staticmethod
     def mismatch(verified: VerifiedEnvelope | None, claimed: str | None) -> str | None:

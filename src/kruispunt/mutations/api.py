@@ -17,8 +17,12 @@ knows a person.
 * ``GET /mutations/persons/{insz}/changes`` — the changes about a person (operators).
 * ``GET /mutations/asyncapi.json`` — the AsyncAPI document of the change channels.
 
-Who calls is said by the ``X-Kruispunt-Institution`` header (a KBO number): a source publishes only its own
-changes, a recipient reads only its own feed. (Proving that identity is the network's authentication.)
+Who calls: the institution whose signed envelope (``X-Kruispunt-Signature``,
+:mod:`kruispunt.trust.receiver`) verifies, and which the ``X-Kruispunt-Institution`` header (a KBO number)
+must name; a source publishes only its own changes, a recipient reads and configures only its own feed.
+The header alone is believed only where signatures are not required (``KRUISPUNT_SIGNATURES=verify``);
+with ``required`` an unsigned call is refused. The operators' reads — every recipient's state, the dead
+letters, the changes about a person — are served only to the KSZ (its portal), signed, naming the operator.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -43,7 +47,14 @@ from kruispunt.audit.service import AuditWriter
 from kruispunt.core.db import component_url, make_engine
 from kruispunt.core.migrate import upgrade
 from kruispunt.core.settings import Settings, get_settings
-from kruispunt.core.web import BodyTooLarge, JSONResponse, create_service_app, error_body, read_body_limited
+from kruispunt.core.web import (
+    BodyTooLarge,
+    JSONResponse,
+    create_service_app,
+    error_body,
+    error_responses,
+    read_body_limited,
+)
 from kruispunt.ids import InvalidIdentifier, validate_enterprise_number, validate_insz
 from kruispunt.mutations import SERVICE, service
 from kruispunt.mutations.asyncapi import asyncapi_document
@@ -51,7 +62,18 @@ from kruispunt.mutations.definitions import Subscriptions, default_subscriptions
 from kruispunt.mutations.push import PushWorker
 from kruispunt.mutations.schemas import Change
 from kruispunt.mutations.transport import Transport, make_transport
+from kruispunt.network import KSZ
 from kruispunt.network.directory import active_lines
+from kruispunt.trust.envelopes import VerifiedEnvelope
+from kruispunt.trust.receiver import (
+    CallerRefused,
+    DeclaredCallers,
+    SignedCallers,
+    checked_callers,
+    declared_callers,
+    optional_callers,
+    signed_route_errors,
+)
 
 LOG_COMPONENT = "mutations_log"
 """The database of the change log (the audit schema, its own database)."""
@@ -226,13 +248,43 @@ def _results(outcomes: Sequence[service.Outcome]) -> list[dict[str, Any]]:
     return out
 
 
-def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
+_CALLER_ERRORS = error_responses(
+    401,
+    403,
+    409,
+    e401="A signature that does not verify, or none where signatures are required.",
+    e403="Another institution's feed, or signed by another institution than the header names.",
+    e409="A replayed signed request.",
+)
+
+_OPERATOR_ERRORS = signed_route_errors(acting_for="operator")
+
+
+def make_router(
+    svc: MutationsService,
+    *,
+    max_batch_bytes: int,
+    callers: DeclaredCallers,
+    operators: SignedCallers | None,
+) -> APIRouter:
+    """The routes; ``callers`` checks who an institution's call comes from, ``operators`` who may read the
+    operators' views (the KSZ, signed; None: no CA, those routes answer 503)."""
     r = APIRouter(prefix="/mutations")
+    as_operator = Depends(checked_callers(operators))
+
+    async def signed(request: Request, declared: str, body: bytes | None = None) -> JSONResponse | None:
+        """The refusal when the call's signature does not prove ``declared`` sent it (see the module)."""
+        try:
+            await callers.caller(request, declared, body)
+        except CallerRefused as refused:
+            return refused.response()
+        return None
 
     @r.post(
         "/changes",
         tags=["changes"],
         summary="Publish changes (a batch `{changes: [...]}` or one change); each answered on its own",
+        responses=_CALLER_ERRORS,
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}},
     )
     async def publish(
@@ -245,6 +297,9 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
             raw = await read_body_limited(request, max_batch_bytes)
         except BodyTooLarge:
             return _problem(413, "BODY_TOO_LARGE", f"a batch of changes is at most {max_batch_bytes} bytes")
+        not_the_sender = await signed(request, source, raw)
+        if not_the_sender is not None:
+            return not_the_sender
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -277,23 +332,32 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
         status = 422 if refused == len(outcomes) else 200
         return Response(orjson.dumps(answer), status_code=status, media_type="application/json")
 
-    def _reader(header: str | None, recipient: str) -> str | JSONResponse:
+    async def _reader(request: Request, header: str | None, recipient: str) -> str | JSONResponse:
         caller = _kbo_header(header)
         if isinstance(caller, JSONResponse):
             return caller
+        refused = await signed(request, caller)
+        if refused is not None:
+            return refused
         if caller != recipient:
             return _problem(403, "NOT_YOURS", "an institution reads and acknowledges its own feed only")
         return caller
 
-    @r.get("/feed/{recipient}", tags=["feed"], summary="The recipient's deliveries, in order, after a cursor")
+    @r.get(
+        "/feed/{recipient}",
+        tags=["feed"],
+        summary="The recipient's deliveries, in order, after a cursor",
+        responses=_CALLER_ERRORS,
+    )
     async def read_feed(
+        request: Request,
         recipient: Annotated[str, Path(pattern=r"^\d{10}$")],
         after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_FEED)] = 500,
         wait_s: Annotated[float, Query(ge=0, le=30)] = 0,
         x_kruispunt_institution: str | None = Header(default=None),
     ) -> Response:
-        caller = _reader(x_kruispunt_institution, recipient)
+        caller = await _reader(request, x_kruispunt_institution, recipient)
         if isinstance(caller, JSONResponse):
             return caller
         if after is None:
@@ -310,13 +374,19 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
-    @r.post("/feed/{recipient}/ack", tags=["feed"], summary="Everything up to the cursor is applied")
+    @r.post(
+        "/feed/{recipient}/ack",
+        tags=["feed"],
+        summary="Everything up to the cursor is applied",
+        responses=_CALLER_ERRORS,
+    )
     async def acknowledge(
+        request: Request,
         recipient: Annotated[str, Path(pattern=r"^\d{10}$")],
         body: AckIn,
         x_kruispunt_institution: str | None = Header(default=None),
     ) -> Response:
-        caller = _reader(x_kruispunt_institution, recipient)
+        caller = await _reader(request, x_kruispunt_institution, recipient)
         if isinstance(caller, JSONResponse):
             return caller
 
@@ -328,13 +398,19 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
 
         return JSONResponse({"recipient": recipient, "acked": await run_in_threadpool(write)})
 
-    @r.put("/recipients/{recipient}", tags=["recipients"], summary="How the recipient takes its changes")
+    @r.put(
+        "/recipients/{recipient}",
+        tags=["recipients"],
+        summary="How the recipient takes its changes",
+        responses=_CALLER_ERRORS,
+    )
     async def set_recipient(
+        request: Request,
         recipient: Annotated[str, Path(pattern=r"^\d{10}$")],
         body: RecipientIn,
         x_kruispunt_institution: str | None = Header(default=None),
     ) -> Response:
-        caller = _reader(x_kruispunt_institution, recipient)
+        caller = await _reader(request, x_kruispunt_institution, recipient)
         if isinstance(caller, JSONResponse):
             return caller
         if body.mode == "push" and not (body.callback_url and body.secret):
@@ -351,25 +427,43 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
             svc.pusher.wake()
         return JSONResponse(await _described(svc, state))
 
-    @r.get("/recipients", tags=["recipients"], summary="Delivery state of every recipient")
-    async def list_recipients() -> Response:
+    @r.get(
+        "/recipients",
+        tags=["recipients"],
+        summary="Delivery state of every recipient (operators)",
+        responses=_OPERATOR_ERRORS,
+    )
+    async def list_recipients(_: VerifiedEnvelope = as_operator) -> Response:
         states = await run_in_threadpool(_states, svc.engine, None)
         return JSONResponse({"recipients": [await _described(svc, s) for s in states]})
 
-    @r.get("/recipients/{recipient}", tags=["recipients"], summary="One recipient's delivery state")
-    async def one_recipient(recipient: Annotated[str, Path(pattern=r"^\d{10}$")]) -> Response:
+    @r.get(
+        "/recipients/{recipient}",
+        tags=["recipients"],
+        summary="One recipient's delivery state (operators)",
+        responses=_OPERATOR_ERRORS,
+    )
+    async def one_recipient(
+        recipient: Annotated[str, Path(pattern=r"^\d{10}$")], _: VerifiedEnvelope = as_operator
+    ) -> Response:
         states = await run_in_threadpool(_states, svc.engine, recipient)
         if not states:
             return _problem(404, "UNKNOWN_RECIPIENT", f"{recipient} has never been sent a change")
         return JSONResponse(await _described(svc, states[0]))
 
-    @r.post("/recipients/{recipient}/replay", tags=["recipients"], summary="Deliver again after a cursor")
+    @r.post(
+        "/recipients/{recipient}/replay",
+        tags=["recipients"],
+        summary="Deliver again after a cursor",
+        responses=_CALLER_ERRORS,
+    )
     async def replay(
+        request: Request,
         recipient: Annotated[str, Path(pattern=r"^\d{10}$")],
         body: ReplayIn,
         x_kruispunt_institution: str | None = Header(default=None),
     ) -> Response:
-        caller = _reader(x_kruispunt_institution, recipient)
+        caller = await _reader(request, x_kruispunt_institution, recipient)
         if isinstance(caller, JSONResponse):
             return caller
 
@@ -387,10 +481,16 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
             svc.pusher.wake()
         return JSONResponse(await _described(svc, state))
 
-    @r.get("/dead-letters", tags=["recipients"], summary="Deliveries given up on, with the reason")
+    @r.get(
+        "/dead-letters",
+        tags=["recipients"],
+        summary="Deliveries given up on, with the reason (operators)",
+        responses=_OPERATOR_ERRORS,
+    )
     async def read_dead_letters(
         recipient: Annotated[str | None, Query(pattern=r"^\d{10}$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        _: VerifiedEnvelope = as_operator,
     ) -> Response:
         def read() -> list[dict[str, Any]]:
             with svc.engine.connect() as conn:
@@ -398,8 +498,15 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
 
         return JSONResponse({"deadLetters": await run_in_threadpool(read)})
 
-    @r.post("/dead-letters/{letter_id}/resend", tags=["recipients"], summary="Send a dead letter again")
-    async def resend(letter_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+    @r.post(
+        "/dead-letters/{letter_id}/resend",
+        tags=["recipients"],
+        summary="Send a dead letter again (operators)",
+        responses=_OPERATOR_ERRORS,
+    )
+    async def resend(
+        letter_id: Annotated[int, Path(ge=1, le=2**62)], _: VerifiedEnvelope = as_operator
+    ) -> Response:
         def write() -> dict[str, Any] | None:
             with svc.engine.begin() as conn:
                 return service.resend_dead_letter(conn, letter_id=letter_id)
@@ -411,8 +518,15 @@ def make_router(svc: MutationsService, *, max_batch_bytes: int) -> APIRouter:
             svc.pusher.wake()
         return JSONResponse(letter)
 
-    @r.get("/persons/{insz}/changes", tags=["changes"], summary="The changes received about a person")
-    async def person_changes(insz: Annotated[str, Path(max_length=20)]) -> Response:
+    @r.get(
+        "/persons/{insz}/changes",
+        tags=["changes"],
+        summary="The changes received about a person (operators)",
+        responses=_OPERATOR_ERRORS,
+    )
+    async def person_changes(
+        insz: Annotated[str, Path(max_length=20)], _: VerifiedEnvelope = as_operator
+    ) -> Response:
         try:
             number = validate_insz(insz).number
         except InvalidIdentifier as exc:
@@ -473,8 +587,16 @@ def create_mutations_app(
     settings: Settings | None = None,
     push: bool = True,
     subscriptions: Subscriptions | None = None,
+    callers: DeclaredCallers | None = None,
+    operators: SignedCallers | None = None,
 ) -> FastAPI:
+    """The changes service; ``callers`` and ``operators`` default to the checks over the settings' trust
+    folder (``<data_dir>/trust``) and signature mode."""
     settings = settings or get_settings()
+    trust = settings.data_dir / "trust"
+    callers = callers or declared_callers(trust, settings.signatures)
+    if operators is None:
+        operators = optional_callers(trust, {KSZ}, service="the changes service's operator views")
     upgrade(url, SERVICE)
     engine = make_engine(url)
     directory_engine = make_engine(directory_url)
@@ -529,7 +651,11 @@ def create_mutations_app(
         body_limit_exempt=("/mutations/changes",),
     )
     app.state.mutations = svc
-    app.include_router(make_router(svc, max_batch_bytes=settings.mutations_max_batch_bytes))
+    app.include_router(
+        make_router(
+            svc, max_batch_bytes=settings.mutations_max_batch_bytes, callers=callers, operators=operators
+        )
+    )
     return app
 
 

@@ -53,7 +53,13 @@ from kruispunt.network.schemas import (
     UnregisterResponse,
     _Wire,
 )
-from kruispunt.trust.receiver import CallerCheck, CallerRefused, only_the_person, verify_caller
+from kruispunt.trust.receiver import (
+    CallerCheck,
+    CallerRefused,
+    only_the_person,
+    signed_route_errors,
+    verify_caller,
+)
 
 log = logging.getLogger("kruispunt.network.api")
 
@@ -390,15 +396,9 @@ def make_router(
         response_model=PersonFileResponse,
         tags=["directory"],
         summary="Every inscription of a person, institutions named (the KSZ's citizen portal only)",
-        responses=error_responses(
-            401,
-            403,
-            409,
-            503,
-            e401="Not signed, badly signed, or naming no person.",
+        responses=signed_route_errors(
+            acting_for="person",
             e403="The acting institution is not the KSZ, or the request names another person.",
-            e409="A replayed request.",
-            e503="The hub holds no network CA to check the caller.",
         ),
     )
     async def person_file_route(request: Request, body: PersonFileRequest) -> Any:

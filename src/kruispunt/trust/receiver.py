@@ -14,18 +14,19 @@ by thumbprint, a verifier over the trust folder — live here, so the hub and th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 from cryptography import x509
 from fastapi import HTTPException, Request
 
-from kruispunt.core.web import JSONResponse, error_body
+from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.trust.ca import CA_CERT, CRL_FILE, ISSUED_DIR, Identity, TrustError, load_identity
 from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign, thumbprint
 
@@ -43,6 +44,7 @@ REFUSALS: Final[dict[str, tuple[int, str]]] = {
     "bad_subject": (403, "UNTRUSTED_SENDER"),
     "stale": (409, "REPLAYED"),
     "replayed": (409, "REPLAYED"),
+    "sender_mismatch": (403, "SENDER_MISMATCH"),
 }
 """HTTP status and error code of each :class:`TrustError` code, for the services built on
 :mod:`kruispunt.core.web` (the hub answers the same refusals as CBSS faults)."""
@@ -172,6 +174,71 @@ class SignedCallers:
             raise refused.http() from None
 
 
+def identify_caller(
+    verifier: EnvelopeVerifier | None,
+    mode: str,
+    signature: str | None,
+    digest: bytes,
+    *,
+    method: str,
+    path: str,
+    declared: str | None,
+) -> str | None:
+    """The institution that calls a route where callers may also *declare* who they are (a header, the
+    body): the one whose signature over the body (``digest``) verifies, which must be ``declared`` when that
+    is given; without a signature, ``declared`` — unless ``mode`` is ``required``. :class:`TrustError` with
+    the reason otherwise (``unsigned``, ``sender_mismatch``, or the signature's own)."""
+    if verifier is None or mode == "off":
+        return declared
+    if signature is None:
+        if mode == "required":
+            raise TrustError("unsigned", f"the request must be signed ({SIGNATURE_HEADER})")
+        return declared
+    verified = verifier.verify_by_digest(signature, digest, method=method, path=path)
+    if declared is not None and declared != verified.kbo:
+        raise TrustError("sender_mismatch", f"the request names {declared} but is signed by {verified.kbo}")
+    return verified.kbo
+
+
+@dataclass(frozen=True)
+class DeclaredCallers:
+    """:func:`identify_caller` for a service built on :mod:`kruispunt.core.web` (the changes service: a
+    source publishing, a recipient reading its feed), with the network's signature ``mode``."""
+
+    verifier: EnvelopeVerifier | None
+    mode: str = "verify"
+
+    async def caller(self, request: Request, declared: str | None, body: bytes | None = None) -> str | None:
+        """The calling institution of ``request`` (``body``: as already read under the route's own limit);
+        :class:`CallerRefused` otherwise."""
+        if body is None:
+            body = await request.body()
+        try:
+            return identify_caller(
+                self.verifier,
+                self.mode,
+                request.headers.get(SIGNATURE_HEADER),
+                hashlib.sha256(body).digest(),
+                method=request.method,
+                path=request.url.path,
+                declared=declared,
+            )
+        except TrustError as exc:
+            status, code = REFUSALS.get(exc.code, (401, "BAD_SIGNATURE"))
+            raise CallerRefused(status, code, exc.message) from None
+
+
+def declared_callers(folder: Path, mode: str) -> DeclaredCallers:
+    """The callers' check over the trust folder (no CA: declared callers are believed, logged)."""
+    if mode == "off":
+        return DeclaredCallers(None, "off")
+    try:
+        return DeclaredCallers(open_verifier(folder), mode)
+    except TrustError as exc:
+        log.warning("%s: callers' signatures are not checked", exc.message)
+        return DeclaredCallers(None, "off")
+
+
 def signed_callers(folder: Path, allowed: Iterable[str], *, service: str) -> SignedCallers:
     """The caller check of a service over the trust folder (:class:`TrustError` when it holds no CA)."""
     return SignedCallers(open_verifier(folder), frozenset(allowed), service)
@@ -221,6 +288,21 @@ def checked_callers(
             raise refused.http() from None
 
     return caller
+
+
+def signed_route_errors(*, acting_for: str, e403: str = "Not signed by the KSZ.") -> dict[int | str, Any]:
+    """The OpenAPI refusals of a route behind :func:`checked_callers` / :func:`verify_caller`, for a caller
+    acting for ``acting_for`` (a person, an operator …); ``e403`` says who else is refused."""
+    return error_responses(
+        401,
+        403,
+        409,
+        503,
+        e401=f"Not signed, badly signed, or naming no {acting_for}.",
+        e403=e403,
+        e409="A replayed request.",
+        e503="The service holds no network CA to check the caller.",
+    )
 
 
 def only_the_person(verified: VerifiedEnvelope, insz: str, what: str) -> None:

@@ -7,7 +7,11 @@ another one. The answer is signed with the hub's own identity (the KSZ's certifi
 sent back, so the institution can prove what the hub answered.
 
 Modes (``KRUISPUNT_SIGNATURES``): ``verify`` — a signature, when sent, must verify (a bad one is
-refused); ``required`` — an unsigned message is refused too; ``off`` — signatures are ignored.
+refused); ``required`` — an unsigned message is refused too; ``off`` — signatures are ignored. The same
+mode holds on every channel: REST (:meth:`Signatures.check`), SOAP, asynchronous messages, batches, the
+mailbox, the directory and log entries (:meth:`Signatures.caller`). The reads the hub serves the KSZ
+alone (a person's consultations and file, the log's figures) require a signature whatever the mode
+(:meth:`Signatures.callers`).
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ class Signatures:
         """The hub's signature over what it sends (an answer) as a header, nothing when the hub holds no
         identity. ``claims`` adds header members: the answer to a signed request names the ticket and the
         request's digest, so the pair is evidence of the exchange."""
-        if self.identity is None or self.mode == "off":
+        if not self.signing or self.identity is None:
             return {}
         return {SIGNATURE_HEADER: sign(body, self.identity, method=method, path=path, claims=claims)}
 

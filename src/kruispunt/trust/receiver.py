@@ -8,13 +8,22 @@ The service decides which institutions may call it (:class:`SignedCallers`); the
 :class:`EnvelopeAuth`, an ``httpx`` authentication, so every request of its client is signed, and may name
 the person it acts for (``sub``).
 
+Two kinds of route:
+
+* **signed only** — the TTP, and what the KSZ's portal reads for one person or operator (a career, who
+  consulted one's data, a person's file, the research requests, the operators' views):
+  :func:`checked_callers` / :func:`verify_caller` with a :class:`SignedCallers`; no CA means 503, never
+  open; :func:`only_the_person` refuses a request about another person than the one it names.
+* **declared or signed** — where an institution also names itself (a header, the body: the hub's channels,
+  the changes service): :func:`identify_caller` believes a declaration alone only when signatures are not
+  required, and refuses a signature of another institution than the one declared.
+
 The pieces every receiver needs — the CA's revocation list reread when it changes, the issued certificates
 by thumbprint, a verifier over the trust folder — live here, so the hub and the services check the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable
@@ -28,7 +37,14 @@ from fastapi import HTTPException, Request
 
 from kruispunt.core.web import JSONResponse, error_body, error_responses
 from kruispunt.trust.ca import CA_CERT, CRL_FILE, ISSUED_DIR, Identity, TrustError, load_identity
-from kruispunt.trust.envelopes import SIGNATURE_HEADER, EnvelopeVerifier, VerifiedEnvelope, sign, thumbprint
+from kruispunt.trust.envelopes import (
+    SIGNATURE_HEADER,
+    EnvelopeVerifier,
+    VerifiedEnvelope,
+    body_digest,
+    sign,
+    thumbprint,
+)
 
 log = logging.getLogger("kruispunt.trust.receiver")
 
@@ -218,7 +234,7 @@ class DeclaredCallers:
                 self.verifier,
                 self.mode,
                 request.headers.get(SIGNATURE_HEADER),
-                hashlib.sha256(body).digest(),
+                body_digest(body),
                 method=request.method,
                 path=request.url.path,
                 declared=declared,

@@ -9,11 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
 from kruispunt.hub import errors, forwarding
 from kruispunt.hub.forwarding import Forwarder
+from kruispunt.hub.signatures import Signatures
+from kruispunt.network import KSZ
+from kruispunt.trust.envelopes import SIGNATURE_HEADER
+from kruispunt.trust.receiver import open_verifier
+from tests.trust.shared_ca import ksz, network_ca
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -139,3 +145,28 @@ def test_a_wrong_bulk_reply_or_a_dead_source_fails_every_envelope() -> None:
     wrong, dead = run(scenario())
     assert [a.failure for a in wrong] == [errors.PROVIDER_BAD_REPLY] * 3
     assert [a.failure for a in dead] == [errors.PROVIDER_UNAVAILABLE] * 2
+
+
+def test_bulk_calls_are_signed_by_the_hub_like_single_ones() -> None:
+    verifier = open_verifier(network_ca().folder)
+    signers: list[str] = []
+
+    async def bulk(request: web.Request) -> web.Response:
+        body = await request.read()
+        verified = verifier.verify(
+            request.headers.get(SIGNATURE_HEADER), body, method="POST", path=request.path
+        )
+        signers.append(verified.kbo)
+        items = orjson.loads(body)["items"]
+        return web.json_response({"items": [{"status": "NO_DATA_FOUND", "data": None} for _ in items]})
+
+    async def forwarded() -> list[forwarding.ProviderAnswer]:
+        async with source({"/consult-batch/x": bulk}) as url, running_forwarder() as forwarder:
+            forwarder.sign = Signatures("verify", verifier, ksz()).forwarding_signer()
+            return await forwarder.post_many(
+                provider="P", endpoint=url, message_type="x", payloads=envelopes(3)
+            )
+
+    answers = run(forwarded())
+    assert [a.status for a in answers] == ["NO_DATA_FOUND"] * 3  # a bad signature would have raised: 500
+    assert signers == [KSZ]

@@ -56,17 +56,22 @@ class Forwarder:
             await self._session.close()
             self._session = None
 
+    def _headers(self, body: bytes, url: str) -> dict[str, str]:
+        """The headers of a JSON call to a source: signed by the hub when it holds an identity (a fresh
+        signature per call, so a retried call is no replay)."""
+        headers = {"content-type": "application/json"}
+        if self.sign is not None:
+            headers.update(self.sign(body, urlsplit(url).path))
+        return headers
+
     async def post_json(self, *, provider: str, url: str, payload: dict[str, Any]) -> ProviderAnswer:
         """POST ``payload`` to a source's consult endpoint and classify the outcome."""
         session = self._session
         if session is None:
             raise RuntimeError("Forwarder.start() was not called")
         data = orjson.dumps(payload)
-        headers = {"content-type": "application/json"}
-        if self.sign is not None:
-            headers.update(self.sign(data, urlsplit(url).path))
         try:
-            async with session.post(url, data=data, headers=headers) as response:
+            async with session.post(url, data=data, headers=self._headers(data, url)) as response:
                 raw = await response.read()
                 status_code = response.status
         except TimeoutError:
@@ -142,14 +147,12 @@ class Forwarder:
         assert session is not None
         count = len(payloads)
         body = b'{"items":[' + b",".join(encoded) + b"]}"
+        bulk_url = f"{base}/consult-batch/{message_type}"
         try:
             for attempt in (1, 2):
                 try:
                     async with session.post(
-                        f"{base}/consult-batch/{message_type}",
-                        data=body,
-                        headers={"content-type": "application/json"},
-                        timeout=timeout,
+                        bulk_url, data=body, headers=self._headers(body, bulk_url), timeout=timeout
                     ) as response:
                         raw = await response.read()
                         status_code = response.status

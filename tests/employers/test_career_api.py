@@ -13,14 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, update
 
+from kruispunt.core.settings import Settings
 from kruispunt.employers import dmfa, service
 from kruispunt.employers.api import create_employers_app
 from kruispunt.employers.models import dimona_period_table, dmfa_declaration_table
 from kruispunt.network import KSZ
-from kruispunt.trust.ca import Identity, NetworkCA
+from kruispunt.trust.ca import Identity
 from kruispunt.trust.envelopes import SIGNATURE_HEADER, sign
-from kruispunt.trust.receiver import signed_callers
 from tests.employers.test_dmfa import QUARTER, TODAY, dimona_rows, employer_rows, form, inszs
+from tests.trust.shared_ca import institution, ksz, ksz_callers
 
 OCMW_GENT = "0212140186"
 
@@ -58,18 +59,14 @@ class Career:
 
 
 @pytest.fixture
-def career(fresh_db: Callable[[str], str], tmp_path: Path) -> Iterator[Career]:
-    ca = NetworkCA.create(tmp_path / "trust")
-    ksz, other = ca.issue(KSZ, "KSZ"), ca.issue(OCMW_GENT, "OCMW Gent")
-    for identity in (ksz, other):
-        ca.save(identity)
+def career(fresh_db: Callable[[str], str]) -> Iterator[Career]:
     app = create_employers_app(
         url=fresh_db("employers"),
         log_url=None,
         hub_url=None,
         rsz_url=None,
         deliver=False,
-        career_callers=signed_callers(ca.folder, {KSZ}, service="the career route"),
+        career_callers=ksz_callers("the career route"),
     )
     ctx = app.state.ctx
     ctx.today = lambda: TODAY
@@ -86,7 +83,7 @@ def career(fresh_db: Callable[[str], str], tmp_path: Path) -> Iterator[Career]:
             insert(dimona_period_table), dimona_rows(rows[2]["kbo"], workers[:1], first=200, cancelled=True)
         )
     with TestClient(app) as client:
-        yield Career(client, rows, workers, app, ksz, other)
+        yield Career(client, rows, workers, app, ksz(), institution(OCMW_GENT, "OCMW Gent"))
 
 
 def test_a_header_naming_the_ksz_is_not_believed(career: Career) -> None:
@@ -135,8 +132,6 @@ def test_a_replayed_or_rerouted_request_is_refused(career: Career) -> None:
 
 
 def test_without_a_network_ca_the_route_is_closed(fresh_db: Callable[[str], str], tmp_path: Path) -> None:
-    from kruispunt.core.settings import Settings
-
     app = create_employers_app(
         url=fresh_db("employers"),
         log_url=None,
@@ -145,10 +140,9 @@ def test_without_a_network_ca_the_route_is_closed(fresh_db: Callable[[str], str]
         deliver=False,
         settings=Settings(data_dir=tmp_path / "no-trust"),
     )
-    ca = NetworkCA.create(tmp_path / "trust")
     insz = inszs(1)[0]
     path = f"/persons/{insz}/career"
-    signature = sign(b"", ca.issue(KSZ, "KSZ"), method="GET", path=path, subject=insz)
+    signature = sign(b"", ksz(), method="GET", path=path, subject=insz)
     with TestClient(app) as client:
         answer = client.get(path, headers={SIGNATURE_HEADER: signature})
     assert answer.status_code == 503, answer.text

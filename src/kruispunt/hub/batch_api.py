@@ -47,6 +47,7 @@ from kruispunt.hub.schemas import ConsultationReply, ConsultationRequest
 from kruispunt.hub.service import Consultation, Hub
 from kruispunt.ids import is_valid_enterprise_number
 from kruispunt.network.registry import UnknownInstitution
+from kruispunt.trust.envelopes import body_digest
 
 log = logging.getLogger("kruispunt.hub.batch")
 
@@ -106,7 +107,7 @@ def _well_formed(cbe_number: str) -> str:
     return cbe_number
 
 
-_EMPTY_DIGEST = hashlib.sha256(b"").digest()
+_EMPTY_DIGEST = body_digest(b"")
 
 
 def _sender(

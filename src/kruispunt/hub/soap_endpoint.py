@@ -258,6 +258,25 @@ def _xml(body: bytes, status: int, soap_version: str = "1.1") -> Response:
     return Response(body, status_code=status, media_type=soap.content_type(soap_version))  # type: ignore[arg-type]
 
 
+def _refused_reply(
+    req: soap.SsdnRequest | None,
+    ticket: str,
+    received: datetime,
+    detail: soap.Detail,
+    soap_version: soap.SoapVersion,
+) -> Response:
+    """The ``SSDNReply`` (HTTP 200, ResultSummary ERROR) of a request refused as a whole."""
+    reply = soap.build_ssdn_reply(
+        request=req,
+        ticket=ticket,
+        time_receive=received,
+        time_response=datetime.now(UTC),
+        result="ERROR",
+        details=[detail],
+    )
+    return _xml(soap.soap_response(reply, soap_version=soap_version), 200, soap_version)
+
+
 def _signature_refusal(hub: Hub, request: Request, raw: bytes, req: soap.SsdnRequest) -> Refusal | None:
     """Why the request's signature is refused, or None: it must verify (and be there, when required) and
     be the institution the request names (by CBE number, or by sector and institution type)."""
@@ -304,28 +323,13 @@ async def handle_soap(request: Request, hub: Hub, max_body_bytes: int) -> Respon
                 400 if exc.kind == "client" else 503,
                 exc.soap_version,
             )
-        reply = soap.build_ssdn_reply(
-            request=None,
-            ticket=outcome.ticket,
-            time_receive=received,
-            time_response=datetime.now(UTC),
-            result="ERROR",
-            details=[exc.detail()],
-        )
-        return _xml(soap.soap_response(reply, soap_version=exc.soap_version), 200, exc.soap_version)
+        return _refused_reply(None, outcome.ticket, received, exc.detail(), exc.soap_version)
 
     unsigned = _signature_refusal(hub, request, raw, req)
     if unsigned is not None:
         outcome = await hub.refuse(_consultation(req), unsigned, received=received)
-        reply = soap.build_ssdn_reply(
-            request=req,
-            ticket=outcome.ticket,
-            time_receive=received,
-            time_response=datetime.now(UTC),
-            result="ERROR",
-            details=[_detail(unsigned.reason, unsigned.diagnostic)],
-        )
-        return _xml(soap.soap_response(reply, soap_version=req.soap_version), 200, req.soap_version)
+        detail = _detail(unsigned.reason, unsigned.diagnostic)
+        return _refused_reply(req, outcome.ticket, received, detail, req.soap_version)
 
     parts: list[soap.ServiceReplyPart] = []
     tickets: list[str] = []

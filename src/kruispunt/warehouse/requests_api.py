@@ -66,11 +66,6 @@ class Acting:
     name: str
 
 
-def acting_subject(role: str, name: str) -> str:
-    """The envelope's ``sub`` for ``name`` acting as ``role`` (what the portal signs)."""
-    return f"{role}:{name}"
-
-
 def acting(callers: SignedCallers | None, *roles: str) -> Callable[[Request], Awaitable[Acting]]:
     """A FastAPI dependency: the user a KSZ-signed request acts for, who must hold one of ``roles``."""
     signed = checked_callers(callers)
